@@ -1,0 +1,63 @@
+// Checkpoint weights from one or more .safetensors files (sharded checkpoints list their shards in
+// model.safetensors.index.json). Files are mmapped; every TensorView points into the map.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/mapped_file.h"
+#include "dsvl/tensor.h"
+
+namespace dsvl {
+
+struct WeightInfo {
+  std::string name;
+  std::string file;   // shard path, for error messages
+  TensorView view;    // dtype, shape, data (into the map)
+};
+
+struct SafetensorsLimits {
+  size_t max_header_bytes = size_t{100} << 20;  // the format's own 100 MB header cap
+  size_t max_tensors = 1u << 20;
+};
+
+class WeightStore {
+ public:
+  // A model directory (model.safetensors.index.json or *.safetensors) or a single .safetensors file.
+  static std::unique_ptr<WeightStore> Open(const std::string& path,
+                                           const SafetensorsLimits& limits = {});
+
+  // nullptr when absent.
+  const WeightInfo* Find(const std::string& name) const;
+  bool Has(const std::string& name) const { return Find(name) != nullptr; }
+  // Throws kNotFound naming the tensor and the checkpoint.
+  const TensorView& Get(const std::string& name) const;
+  // Also checks the shape, throwing kCorruptData "expected [a, b], got [c, d]".
+  const TensorView& Get(const std::string& name, const Shape& expected) const;
+
+  const std::map<std::string, WeightInfo>& tensors() const { return tensors_; }
+  const std::string& source() const { return source_; }
+  // Sum of tensor bytes.
+  size_t total_bytes() const;
+
+  // Adds one file's tensors (public for tests).
+  void AddFile(const std::string& file, const SafetensorsLimits& limits);
+
+ private:
+  std::string source_;
+  std::vector<std::unique_ptr<MappedFile>> files_;
+  std::map<std::string, WeightInfo> tensors_;
+};
+
+// Writes tensors to a .safetensors file (for make-model and tests). Tensors are written in the given
+// order with the given dtype; data must hold nbytes() bytes.
+struct TensorToWrite {
+  std::string name;
+  TensorView view;
+};
+void WriteSafetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+
+}  // namespace dsvl

@@ -1,0 +1,89 @@
+// The compute kernels every model is built from. Activations are f32; weights may be f32, bf16 or
+// f16 TensorViews straight from the mmapped checkpoint (widened inside the kernel, never copied).
+// Each op has a scalar reference (ops_reference.cpp) and the dispatcher picks the best SIMD
+// implementation for this CPU at run time (dispatch.cpp); tests compare every variant against the
+// reference.
+#pragma once
+
+#include <cstdint>
+
+#include "dsvl/tensor.h"
+#include "dsvl/thread_pool.h"
+
+namespace dsvl::kernels {
+
+// y[M,N] = x[M,K] · w[N,K]ᵀ (+ bias[N]).  w in PyTorch nn.Linear layout. x rows are `ldx` floats apart
+// and y rows `ldy` floats apart (0 = packed), so column slices of wider buffers can be used in place.
+void Linear(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& w,
+            const TensorView* bias, float* y, int64_t ldx = 0, int64_t ldy = 0);
+
+// Plain f32 GEMM with strides: C[M,N] = alpha · A[M,K] · B[N,K]ᵀ (+ beta·C).
+void GemmNT(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+            const float* B, int64_t ldb, float* C, int64_t ldc, float alpha = 1.0f, float beta = 0.0f);
+
+// Widens element range [begin, begin+n) of w (flattened) to f32.
+void ToF32(const TensorView& w, int64_t begin, int64_t n, float* out);
+
+// Row-wise normalisations over the last dim of x[rows, cols]; y may alias x. weight/bias may be any
+// float dtype.
+void RmsNorm(ThreadPool& pool, const float* x, int64_t rows, int64_t cols, const TensorView& weight,
+             float eps, float* y);
+void LayerNorm(ThreadPool& pool, const float* x, int64_t rows, int64_t cols, const TensorView& weight,
+               const TensorView& bias, float eps, float* y);
+
+void SoftmaxRow(float* x, int64_t n);  // in place, max-subtracted
+void GeluErf(ThreadPool& pool, float* x, int64_t n);
+void GeluTanh(ThreadPool& pool, float* x, int64_t n);
+void Silu(ThreadPool& pool, float* x, int64_t n);
+// gate[i] = silu(gate[i]) * up[i] for rows of a [rows, n] pair with row strides.
+void SwiGlu(ThreadPool& pool, float* gate, const float* up, int64_t n);
+void Add(ThreadPool& pool, float* y, const float* x, int64_t n);  // y += x
+
+// RoPE tables for positions: cos/sin [num_pos, dim/2] with angle pos * theta^(-2i/dim), computed in
+// f32 from f32 positions (the official torch_dtype=bfloat16 loading path).
+struct RopeTable {
+  int64_t half_dim = 0;
+  const float* cos = nullptr;  // [positions, half_dim]
+  const float* sin = nullptr;
+};
+void FillRopeTable(const int64_t* positions, int64_t n, int64_t dim, float theta, float* cos_out,
+                   float* sin_out);
+// x[T, H, D] with row stride `ld` per token (>= H*D) and head stride `head_stride`; rotates the first
+// `dim` values of each head. RotateHalf: pairs (i, i+dim/2) (Llama). Interleaved: pairs (2i, 2i+1)
+// (GPT-J; equals DeepSeek-V2's de-interleave + rotate_half up to a fixed permutation of q and k).
+enum class RopeStyle { kRotateHalf, kInterleaved };
+void ApplyRope(float* x, int64_t T, int64_t H, int64_t head_stride, int64_t ld, int64_t dim,
+               const float* cos, const float* sin, RopeStyle style);
+
+// Scaled dot-product attention for one sequence.
+//   q [Tq, Hq, Dk] (token stride ldq), k [Tk, Hkv, Dk] (ldk), v [Tk, Hkv, Dv] (ldv), out [Tq, Hq, Dv] (ldo)
+//   Head h uses kv head h / (Hq/Hkv). With causal, query i sees keys j <= i + (Tk - Tq).
+struct AttentionArgs {
+  const float* q; int64_t ldq;
+  const float* k; int64_t ldk;
+  const float* v; int64_t ldv;
+  float* out; int64_t ldo;
+  int64_t Tq, Tk, Hq, Hkv, Dk, Dv;
+  float scale;
+  bool causal;
+};
+void Attention(ThreadPool& pool, const AttentionArgs& a);
+
+// 2-D convolution, NCHW, single image: in [C, H, W], w [O, C, kh, kw] (any float dtype), bias [O] or
+// null, out [O, Ho, Wo].
+struct Conv2dArgs {
+  int64_t C, H, W, O, kh, kw, stride, pad;
+};
+void Conv2d(ThreadPool& pool, const float* in, const Conv2dArgs& a, const TensorView& w,
+            const TensorView* bias, float* out);
+inline int64_t ConvOutSize(int64_t in, int64_t k, int64_t stride, int64_t pad) {
+  return (in + 2 * pad - k) / stride + 1;
+}
+
+// Bilinear resize of planar [C, H, W] to [C, Ho, Wo] with align_corners=False (PyTorch
+// F.interpolate). antialias=true widens the triangle filter on downscale (torchvision's
+// antialiased tensor resize); without it this is the classic 4-tap bilinear.
+void ResizeBilinear(ThreadPool& pool, const float* in, int64_t C, int64_t H, int64_t W, float* out,
+                    int64_t Ho, int64_t Wo, bool antialias);
+
+}  // namespace dsvl::kernels

@@ -1,0 +1,100 @@
+#include "model/chat_format.h"
+
+#include "dsvl/error.h"
+
+namespace dsvl {
+namespace {
+
+int64_t CountOccurrences(std::string_view s, std::string_view needle) {
+  int64_t n = 0;
+  for (size_t pos = s.find(needle); pos != std::string_view::npos; pos = s.find(needle, pos + needle.size())) {
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+ChatRole ParseChatRole(std::string_view role) {
+  if (role == "user" || role == "User" || role == "<|User|>") return ChatRole::kUser;
+  if (role == "assistant" || role == "Assistant" || role == "<|Assistant|>") return ChatRole::kAssistant;
+  if (role == "system") return ChatRole::kSystem;
+  Throw(ErrorCode::kInvalidArgument,
+        ErrorContext{"message", "role", "\"system\", \"user\" or \"assistant\"", std::string(role), ""});
+}
+
+const char* ImageTag(ModelFamily family) {
+  return family == ModelFamily::kDeepSeekVL ? "<image_placeholder>" : "<image>";
+}
+
+const char* DefaultSystemPrompt(ModelFamily family) {
+  if (family == ModelFamily::kDeepSeekVL2) return "";
+  return "You are a helpful language and vision assistant. You are able to understand the visual content "
+         "that the user provides, and assist the user with a variety of tasks using natural language.";
+}
+
+std::string_view StripWhitespace(std::string_view s) {
+  constexpr std::string_view kSpace = " \t\n\r\v\f";
+  const size_t b = s.find_first_not_of(kSpace);
+  if (b == std::string_view::npos) return {};
+  const size_t e = s.find_last_not_of(kSpace);
+  return s.substr(b, e - b + 1);
+}
+
+std::string TextWithImageTags(ModelFamily family, const ChatMessage& message) {
+  const std::string tag = ImageTag(family);
+  const int64_t tags = CountOccurrences(message.text, tag);
+  if (tags == message.num_images) return message.text;
+  if (tags == 0) {
+    // The official examples put VL1 tags right before the text and VL2 tags on their own line.
+    const std::string sep = family == ModelFamily::kDeepSeekVL2 ? "\n" : "";
+    std::string out;
+    for (int64_t i = 0; i < message.num_images; ++i) out += tag + sep;
+    return out + message.text;
+  }
+  Throw(ErrorCode::kInvalidArgument,
+        ErrorContext{"message", tag + " tags", std::to_string(message.num_images) + " (one per image) or none",
+                     std::to_string(tags), ""});
+}
+
+std::string FormatVl1Prompt(const std::vector<ChatMessage>& messages, const std::string& system,
+                            const std::string& eos_text) {
+  std::string sys = system;
+  std::vector<const ChatMessage*> turns;
+  for (const ChatMessage& m : messages) {
+    if (m.role == ChatRole::kSystem) {
+      sys = m.text;
+    } else {
+      turns.push_back(&m);
+    }
+  }
+  // conversation.py SeparatorStyle.DeepSeek: seps alternate by message index ("\n\n" after user
+  // turns, EOS after assistant turns); an empty message is just "Role:".
+  std::string out = sys.empty() ? std::string() : sys + "\n\n";
+  auto append = [&](size_t i, const char* role, std::string_view text) {
+    if (text.empty()) {
+      out += std::string(role) + ":";
+    } else {
+      out += std::string(role) + ": ";
+      out += text;
+      out += i % 2 == 0 ? std::string("\n\n") : eos_text;
+    }
+  };
+  for (size_t i = 0; i < turns.size(); ++i) {
+    const ChatMessage& m = *turns[i];
+    const std::string text = TextWithImageTags(ModelFamily::kDeepSeekVL, m);
+    append(i, m.role == ChatRole::kUser ? "User" : "Assistant", StripWhitespace(text));
+  }
+  if (turns.empty() || turns.back()->role == ChatRole::kUser) append(turns.size(), "Assistant", "");
+  return std::string(StripWhitespace(out));
+}
+
+std::string FormatVl2UserTurn(const ChatMessage& message) {
+  const std::string text = TextWithImageTags(ModelFamily::kDeepSeekVL2, message);
+  std::string out = "<|User|>: ";
+  out += StripWhitespace(text);
+  out += "\n\n<|Assistant|>:";
+  return out;
+}
+
+}  // namespace dsvl

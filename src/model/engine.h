@@ -1,0 +1,96 @@
+// Internals behind include/dsvl/dsvl.h: what a loaded Model holds and how a Session turns a request
+// into prompt embeddings, prefill and decode. Exposed to tests (engine_e2e_test) and to the server.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "dsvl/dsvl.h"
+#include "dsvl/thread_pool.h"
+#include "io/image.h"
+#include "io/safetensors.h"
+#include "llm/language_model.h"
+#include "model/image_embedder.h"
+#include "model/model_config.h"
+#include "model/prompt_builder.h"
+#include "text/tokenizer.h"
+
+namespace dsvl {
+
+class ModelImpl {
+ public:
+  explicit ModelImpl(const ModelOptions& options);  // throws dsvl::Error
+
+  const ModelConfig& config() const { return config_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  LanguageModel& lm() { return *lm_; }
+  const ImageEmbedder& embedder() const;  // throws kUnsupported if the checkpoint has no vision tower
+  ThreadPool& pool() { return *pool_; }
+  std::mutex& mu() { return mu_; }  // serialises forward passes of sessions sharing the model
+  const ModelInfo& info() const { return info_; }
+  int64_t image_token_id() const;  // throws kNotFound when the tokenizer/config has none
+
+ private:
+  ModelConfig config_;
+  std::unique_ptr<WeightStore> weights_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<LanguageModel> lm_;
+  std::unique_ptr<ImageEmbedder> embedder_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::mutex mu_;
+  ModelInfo info_;
+};
+
+// An image of the conversation: pixels plus a session-unique serial that keys cached embeddings
+// and KV-cache positions.
+struct ConversationImage {
+  std::shared_ptr<const RgbImage> image;
+  int64_t serial = 0;
+};
+
+// The prompt ready for the language model.
+struct PreparedPrompt {
+  ExpandedPrompt expanded;
+  std::vector<int64_t> keys;   // per position: the id, or a negative key naming (image, tiling)
+  std::vector<ConversationImage> images;
+  std::vector<int64_t> penalty_prefix;  // ids the repetition penalty starts from
+};
+
+RgbImage DecodeImageInput(const ImageInput& input);
+
+class SessionImpl {
+ public:
+  explicit SessionImpl(std::shared_ptr<Model> model);
+
+  // Throws dsvl::Error; on error the history is unchanged.
+  void Generate(const GenerateRequest& request, GenerateResult& result, const TokenCallback& on_token);
+  void Reset();
+  const std::vector<Message>& history() const { return history_; }
+
+  // Steps of Generate, public for tests: the request's prompt (no model forward pass).
+  PreparedPrompt Prepare(const GenerateRequest& request, std::vector<ChatMessage>* conversation_out);
+
+ private:
+  const std::vector<float>& ImageRows(const ConversationImage& img, int64_t images_in_conversation,
+                                      double* encode_ms);
+  // Runs the language model over positions [start, total) of the prompt; leaves the last logits.
+  void Prefill(const PreparedPrompt& prompt, int64_t start, int64_t chunk, const ProgressCallback& progress,
+               std::vector<float>& logits, double* encode_ms);
+
+  std::shared_ptr<Model> model_;
+  ModelImpl& m_;
+  std::unique_ptr<KvCache> cache_;
+  std::vector<int64_t> cache_keys_;  // what each cached position holds (PreparedPrompt::keys)
+
+  std::vector<Message> history_;                 // public form, returned by history()
+  std::vector<ChatMessage> history_chat_;        // the same turns for the prompt builder
+  std::vector<ConversationImage> history_images_;
+  int64_t next_serial_ = 0;
+  std::map<int64_t, std::vector<float>> embedding_cache_;  // key (serial * 2 + tiled) -> rows
+};
+
+}  // namespace dsvl

@@ -1,0 +1,81 @@
+// The BPE model of an HF tokenizer.json: vocabulary, ranked merges, and the merge loop that turns
+// one pre-token into ids.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace dsvl::text {
+
+// Hash/equality that let unordered_map<std::string, ...> be searched with a string_view.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+using StringIdMap = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
+
+// model.vocab and model.merges as read by the streaming JSON loader (tokenizer_load.cpp), which
+// keeps these 250k entries out of the JSON DOM: that halves the load time of an 8 MB file.
+struct RawBpeTables {
+  std::vector<std::pair<std::string, int64_t>> vocab;
+  std::vector<std::pair<std::string, std::string>> merges;  // (left, right)
+  std::string error_field, error_detail;                    // first malformed entry, if any
+};
+
+class BpeModel {
+ public:
+  // `model` is the tokenizer.json "model" object (its vocab/merges may have been moved into `raw`;
+  // if `raw` is null they are read from `model`). Throws dsvl::Error naming `where` and the field
+  // (model.type, model.vocab, model.merges[i], ...) on anything malformed or unsupported.
+  static std::unique_ptr<BpeModel> FromJson(const nlohmann::json& model, const std::string& where,
+                                            RawBpeTables* raw = nullptr);
+
+  // Appends the ids of one pre-token, given in the model's alphabet (byte-level characters for
+  // byte-level BPE). Characters missing from the vocabulary are dropped, as HF does without unk.
+  void Tokenize(std::string_view word, std::vector<int32_t>& out) const;
+
+  int32_t TokenToId(std::string_view token) const;    // -1 if absent
+  const std::string* IdToToken(int64_t id) const;     // nullptr if absent
+  int64_t max_id() const { return static_cast<int64_t>(id_to_token_.size()) - 1; }
+
+ private:
+  struct Merge {
+    int32_t rank;
+    int32_t new_id;
+  };
+  static uint64_t PairKey(int32_t a, int32_t b) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+  }
+  const Merge* FindMerge(int32_t a, int32_t b) const {
+    auto it = merges_.find(PairKey(a, b));
+    return it == merges_.end() ? nullptr : &it->second;
+  }
+  void SplitChars(std::string_view word, std::vector<int32_t>& symbols) const;
+  void MergeSmall(std::vector<int32_t>& symbols) const;
+  void MergeLarge(std::vector<int32_t>& symbols) const;
+
+  StringIdMap vocab_;
+  std::vector<std::string> id_to_token_;  // "" with has_id_ false for holes in the id range
+  std::vector<bool> has_id_;
+  std::unordered_map<uint64_t, Merge> merges_;
+  std::array<int32_t, 512> small_char_id_{};  // id of the one-character token for code points < 512
+  int32_t unk_id_ = -1;
+  bool fuse_unk_ = false;
+  bool ignore_merges_ = false;
+};
+
+// Helpers shared with the streaming loader.
+bool IsVocabId(const nlohmann::json& v);                                           // 0 <= int <= INT32_MAX
+bool SplitMergeString(const std::string& s, std::pair<std::string, std::string>& out);  // "a b"
+bool ParseMerge(const nlohmann::json& m, std::pair<std::string, std::string>& out);     // "a b" or [a, b]
+void ReadRawTables(const nlohmann::json& model, const std::string& where, RawBpeTables& raw);
+
+}  // namespace dsvl::text

@@ -1,3 +1,4 @@
+// Projector (aligner) description, filled from aligner_config (VL1) or projector_config (VL2).
 #pragma once
 
 #include <cstdint>
@@ -17,7 +18,8 @@ struct ProjectorConfig {
   int64_t input_dim = 1024;
   int64_t n_embed = 2048;
   int64_t depth = 2;
-  int64_t downsample_ratio = 2;
+  int64_t mlp_ratio = 1;         // downsample_mlp_gelu: hidden width n_embed * mlp_ratio
+  int64_t downsample_ratio = 2;  // downsample_mlp_gelu: r x r token merge
 };
 
 }  // namespace dsvl

@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "adaptor/projector_config.h"
 #include "llm/llm_config.h"
 #include "vision/image_processor_config.h"
@@ -39,7 +41,19 @@ struct ModelConfig {
   // Token ids resolved against the tokenizer (-1 if absent).
   int64_t image_token_id = -1;   // <image_placeholder> (VL1) / <image> (VL2)
   int64_t tokens_per_image_vl1 = 576;
+
+  // torch_dtype of config.json ("bfloat16", "float32"): the precision the official code runs in.
+  std::string torch_dtype = "bfloat16";
 };
+
+// Reads and parses one JSON file, throwing kNotFound / kCorruptData naming the file.
+nlohmann::json ReadJsonFile(const std::string& path);
+
+// The config built from already-parsed files (tests and make-model use this without a checkpoint).
+// weights may be null: then vision widths come only from the config / tiny_arch tables.
+ModelConfig ParseModelConfig(const std::string& where, const nlohmann::json& config,
+                             const nlohmann::json* processor, const nlohmann::json* tiny_arch,
+                             const WeightStore* weights);
 
 // Reads dir/config.json (+ processor config, tiny_arch.json if present) and completes it from the
 // weights' shapes. Throws dsvl::Error naming the file and field on anything missing or inconsistent.

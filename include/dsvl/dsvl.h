@@ -33,7 +33,7 @@ using ProgressCallback = std::function<void(const Progress&)>;
 struct ModelOptions {
   std::string dir;             // checkpoint directory (config.json, *.safetensors, tokenizer.json ...)
   int threads = 0;             // <= 0: one per hardware thread
-  int64_t max_context = 0;     // KV-cache size per session in tokens; 0: the model's max positions
+  int64_t max_context = 0;     // KV-cache size per session in tokens; 0: min(model positions, 4096)
   ProgressCallback progress;   // optional
 };
 

@@ -13,6 +13,8 @@ using json = nlohmann::json;
 
 namespace {
 
+constexpr uint64_t kMaxElements = uint64_t{1} << 53;
+
 bool ParseDType(const std::string& s, DType* out) {
   if (s == "F32") *out = DType::kF32;
   else if (s == "BF16") *out = DType::kBF16;
@@ -40,7 +42,8 @@ void WeightStore::AddFile(const std::string& file, const SafetensorsLimits& limi
     fail("header length", "<= " + std::to_string(size - 8) + " (file size - 8)", std::to_string(header_len),
          "file truncated?");
   json header = json::parse(base + 8, base + 8 + header_len, nullptr, /*allow_exceptions=*/false);
-  if (header.is_discarded() || !header.is_object()) fail("header", "a JSON object", "invalid JSON");
+  if (header.is_discarded()) fail("header", "a JSON object", "invalid JSON");
+  if (!header.is_object()) fail("header", "a JSON object", std::string("a JSON ") + header.type_name());
   const size_t data_begin = 8 + static_cast<size_t>(header_len);
   const size_t data_size = size - data_begin;
   struct Range { size_t b, e; std::string name; };
@@ -55,13 +58,15 @@ void WeightStore::AddFile(const std::string& file, const SafetensorsLimits& limi
       Throw(ErrorCode::kCorruptData, ErrorContext{file, "tensor '" + name + "' " + field, expected, actual, ""});
     };
     if (!t.is_object()) tfail("entry", "object", t.type_name());
-    if (!t.contains("dtype") || !t["dtype"].is_string()) tfail("dtype", "string", "missing");
+    if (!t.contains("dtype")) tfail("dtype", "string", "missing");
+    if (!t["dtype"].is_string()) tfail("dtype", "string", t["dtype"].dump());
     DType dt;
     std::string ds = t["dtype"].get<std::string>();
     if (!ParseDType(ds, &dt))
       Throw(ErrorCode::kUnsupported,
             ErrorContext{file, "tensor '" + name + "' dtype", "F32, BF16 or F16", ds, ""});
-    if (!t.contains("shape") || !t["shape"].is_array()) tfail("shape", "array", "missing");
+    if (!t.contains("shape")) tfail("shape", "array", "missing");
+    if (!t["shape"].is_array()) tfail("shape", "array", t["shape"].dump());
     const json& js = t["shape"];
     if (js.size() > static_cast<size_t>(kMaxRank)) tfail("shape", "rank <= 4", std::to_string(js.size()));
     Shape shape;
@@ -69,7 +74,9 @@ void WeightStore::AddFile(const std::string& file, const SafetensorsLimits& limi
     for (const json& d : js) {
       if (!d.is_number_unsigned()) tfail("shape", "non-negative integers", d.dump());
       uint64_t v = d.get<uint64_t>();
-      if (v != 0 && numel > (uint64_t{1} << 62) / v) tfail("shape", "element count < 2^62", js.dump());
+      // 2^53 elements bounds the byte size (<= 8 bytes each) far below 2^64, so the size check
+      // below cannot wrap around and accept a huge shape over a tiny data range.
+      if (v > kMaxElements || (v != 0 && numel > kMaxElements / v)) tfail("shape", "element count <= 2^53", js.dump());
       numel *= v;
       shape[shape.rank++] = static_cast<int64_t>(v);
     }
@@ -88,10 +95,16 @@ void WeightStore::AddFile(const std::string& file, const SafetensorsLimits& limi
     WeightInfo info{name, file, TensorView(dt, shape, base + data_begin + b)};
     tensors_.emplace(name, std::move(info));
   }
+  // Each non-empty range must start at or after the end of every earlier one (sorted by start; the
+  // furthest end so far, not just the previous range's, so an empty tensor cannot hide an overlap).
   std::sort(ranges.begin(), ranges.end(), [](const Range& x, const Range& y) { return x.b < y.b; });
-  for (size_t i = 1; i < ranges.size(); ++i)
-    if (ranges[i].b < ranges[i - 1].e && ranges[i].e > ranges[i].b)
-      fail("data_offsets", "non-overlapping tensors", "'" + ranges[i - 1].name + "' overlaps '" + ranges[i].name + "'");
+  const Range* furthest = nullptr;
+  for (const Range& r : ranges) {
+    if (r.e == r.b) continue;
+    if (furthest && r.b < furthest->e)
+      fail("data_offsets", "non-overlapping tensors", "'" + furthest->name + "' overlaps '" + r.name + "'");
+    if (!furthest || r.e > furthest->e) furthest = &r;
+  }
   files_.push_back(std::move(map));
 }
 
@@ -118,11 +131,26 @@ std::unique_ptr<WeightStore> WeightStore::Open(const std::string& path, const Sa
         Throw(ErrorCode::kCorruptData, ErrorContext{index.string(), "weight_map." + name, "a file name in the model directory", s, ""});
       if (std::find(shards.begin(), shards.end(), s) == shards.end()) shards.push_back(s);
     }
-    for (const auto& s : shards) store->AddFile((dir / s).string(), limits);
+    for (const auto& s : shards) {
+      const fs::path shard_path = dir / s;
+      if (!fs::is_regular_file(shard_path, ec)) {
+        std::string first;  // a tensor mapped to it, to name the field
+        for (auto& [name, shard] : j["weight_map"].items())
+          if (shard.get<std::string>() == s) { first = name; break; }
+        Throw(ErrorCode::kNotFound, ErrorContext{index.string(), "weight_map." + first, "an existing shard file",
+                                                 s + " (not found in " + dir.string() + ")", ""});
+      }
+      store->AddFile(shard_path.string(), limits);
+    }
     for (auto& [name, shard] : j["weight_map"].items()) {
+      const std::string expected_file = (dir / shard.get<std::string>()).string();
       auto it = store->tensors_.find(name);
       if (it == store->tensors_.end())
         Throw(ErrorCode::kCorruptData, ErrorContext{index.string(), "weight_map." + name, "tensor present in " + shard.get<std::string>(), "absent", ""});
+      if (it->second.file != expected_file)
+        Throw(ErrorCode::kCorruptData,
+              ErrorContext{index.string(), "weight_map." + name, "tensor present in " + shard.get<std::string>(),
+                           "absent there (found in " + fs::path(it->second.file).filename().string() + ")", ""});
     }
     return store;
   }

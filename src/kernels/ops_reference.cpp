@@ -96,8 +96,6 @@ void Attention(ThreadPool& pool, const AttentionArgs& a) {
   });
 }
 
-}  // namespace ref
-
 void RmsNorm(ThreadPool& pool, const float* x, int64_t rows, int64_t cols, const TensorView& weight,
              float eps, float* y) {
   std::vector<float> w(static_cast<size_t>(cols));
@@ -180,6 +178,41 @@ void Add(ThreadPool& pool, float* y, const float* x, int64_t n) {
   });
 }
 
+void Conv2d(ThreadPool& pool, const float* in, const Conv2dArgs& a, const TensorView& w,
+            const TensorView* bias, float* out) {
+  const int64_t Ho = ConvOutSize(a.H, a.kh, a.stride, a.pad);
+  const int64_t Wo = ConvOutSize(a.W, a.kw, a.stride, a.pad);
+  const int64_t K = a.C * a.kh * a.kw;
+  DSVL_CHECK(w.numel() == a.O * K, "Conv2d weight " + w.shape.ToString());
+  std::vector<float> b(static_cast<size_t>(a.O), 0.0f);
+  if (bias && !bias->empty()) ToF32(*bias, 0, a.O, b.data());
+  // Direct convolution, one output channel per task, double accumulation.
+  pool.ParallelFor(a.O, 1, [&](int64_t o0, int64_t o1) {
+    std::vector<float> wo(static_cast<size_t>(K));
+    for (int64_t o = o0; o < o1; ++o) {
+      ToF32(w, o * K, K, wo.data());
+      for (int64_t oy = 0; oy < Ho; ++oy)
+        for (int64_t ox = 0; ox < Wo; ++ox) {
+          double acc = 0.0;
+          for (int64_t c = 0; c < a.C; ++c)
+            for (int64_t ky = 0; ky < a.kh; ++ky) {
+              int64_t iy = oy * a.stride - a.pad + ky;
+              if (iy < 0 || iy >= a.H) continue;
+              for (int64_t kx = 0; kx < a.kw; ++kx) {
+                int64_t ix = ox * a.stride - a.pad + kx;
+                if (ix < 0 || ix >= a.W) continue;
+                acc += static_cast<double>(in[(c * a.H + iy) * a.W + ix]) *
+                       wo[static_cast<size_t>((c * a.kh + ky) * a.kw + kx)];
+              }
+            }
+          out[(o * Ho + oy) * Wo + ox] = static_cast<float>(acc) + b[static_cast<size_t>(o)];
+        }
+    }
+  });
+}
+
+}  // namespace ref
+
 void FillRopeTable(const int64_t* positions, int64_t n, int64_t dim, float theta, float* cos_out,
                    float* sin_out) {
   const int64_t half = dim / 2;
@@ -215,36 +248,6 @@ void ApplyRope(float* x, int64_t T, int64_t H, int64_t head_stride, int64_t ld, 
       }
     }
   }
-}
-
-void Conv2d(ThreadPool& pool, const float* in, const Conv2dArgs& a, const TensorView& w,
-            const TensorView* bias, float* out) {
-  const int64_t Ho = ConvOutSize(a.H, a.kh, a.stride, a.pad);
-  const int64_t Wo = ConvOutSize(a.W, a.kw, a.stride, a.pad);
-  const int64_t K = a.C * a.kh * a.kw;
-  DSVL_CHECK(w.numel() == a.O * K, "Conv2d weight " + w.shape.ToString());
-  // im2col then one GEMM: patches [Ho*Wo, K] · w[O, K]ᵀ.
-  std::vector<float> cols(static_cast<size_t>(Ho * Wo * K));
-  pool.ParallelFor(Ho, 1, [&](int64_t y0, int64_t y1) {
-    for (int64_t oy = y0; oy < y1; ++oy)
-      for (int64_t ox = 0; ox < Wo; ++ox) {
-        float* dst = cols.data() + (oy * Wo + ox) * K;
-        for (int64_t c = 0; c < a.C; ++c)
-          for (int64_t ky = 0; ky < a.kh; ++ky) {
-            int64_t iy = oy * a.stride - a.pad + ky;
-            for (int64_t kx = 0; kx < a.kw; ++kx) {
-              int64_t ix = ox * a.stride - a.pad + kx;
-              bool inside = iy >= 0 && iy < a.H && ix >= 0 && ix < a.W;
-              *dst++ = inside ? in[(c * a.H + iy) * a.W + ix] : 0.0f;
-            }
-          }
-      }
-  });
-  std::vector<float> tmp(static_cast<size_t>(Ho * Wo * a.O));
-  TensorView w2 = w.Reshape(Shape{a.O, K});
-  Linear(pool, cols.data(), Ho * Wo, K, w2, bias, tmp.data());
-  for (int64_t p = 0; p < Ho * Wo; ++p)
-    for (int64_t o = 0; o < a.O; ++o) out[o * Ho * Wo + p] = tmp[static_cast<size_t>(p * a.O + o)];
 }
 
 namespace {

@@ -91,8 +91,11 @@ std::string FormatVl1Prompt(const std::vector<ChatMessage>& messages, const std:
 
 std::string FormatVl2UserTurn(const ChatMessage& message) {
   const std::string text = TextWithImageTags(ModelFamily::kDeepSeekVL2, message);
+  const std::string_view content = StripWhitespace(text);
+  // conversation.py get_prompt: an empty message is just "role:", without the separator.
+  if (content.empty()) return "<|User|>:<|Assistant|>:";
   std::string out = "<|User|>: ";
-  out += StripWhitespace(text);
+  out += content;
   out += "\n\n<|Assistant|>:";
   return out;
 }

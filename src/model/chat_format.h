@@ -48,6 +48,7 @@ std::string FormatVl1Prompt(const std::vector<ChatMessage>& messages, const std:
                             const std::string& eos_text);
 
 // VL2: one user turn's text, "<|User|>: {stripped text with tags}\n\n<|Assistant|>:".
+// An empty message gives "<|User|>:<|Assistant|>:" (conversation.py formats empty messages as "role:").
 std::string FormatVl2UserTurn(const ChatMessage& message);
 
 }  // namespace dsvl

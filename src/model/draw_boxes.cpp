@@ -69,11 +69,14 @@ void DrawBoxes(RgbImage& image, const std::vector<GroundingBox>& boxes) {
     const int64_t x2 = std::max(boxes[i].box[0], boxes[i].box[2]);
     const int64_t y1 = std::min(boxes[i].box[1], boxes[i].box[3]);
     const int64_t y2 = std::max(boxes[i].box[1], boxes[i].box[3]);
-    // PIL's rectangle(width=3) draws inward from the box edges, both edges inclusive.
-    FillRect(image, x1, y1, x2 + 1, y1 + kLineWidth, c);
-    FillRect(image, x1, y2 + 1 - kLineWidth, x2 + 1, y2 + 1, c);
-    FillRect(image, x1, y1, x1 + kLineWidth, y2 + 1, c);
-    FillRect(image, x2 + 1 - kLineWidth, y1, x2 + 1, y2 + 1, c);
+    // PIL's rectangle(width=3) draws inward from the box edges, both edges inclusive. A box
+    // thinner than the line is filled, never drawn past its own edges.
+    const int64_t lw_x = std::min<int64_t>(kLineWidth, x2 - x1 + 1);
+    const int64_t lw_y = std::min<int64_t>(kLineWidth, y2 - y1 + 1);
+    FillRect(image, x1, y1, x2 + 1, y1 + lw_y, c);
+    FillRect(image, x1, y2 + 1 - lw_y, x2 + 1, y2 + 1, c);
+    FillRect(image, x1, y1, x1 + lw_x, y2 + 1, c);
+    FillRect(image, x2 + 1 - lw_x, y1, x2 + 1, y2 + 1, c);
     DrawLabel(image, boxes[i].label, x1, y1, c);
   }
 }

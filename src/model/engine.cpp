@@ -27,6 +27,7 @@ void Report(const ProgressCallback& cb, const char* stage, int64_t done, int64_t
 }
 
 constexpr int64_t kDefaultChunk = 512;
+constexpr int64_t kDefaultMaxContext = 4096;
 // The template stop string of both families' official chat code (conversation.py stop_str).
 constexpr const char* kTemplateStop = "User:";
 
@@ -63,7 +64,11 @@ ModelImpl::ModelImpl(const ModelOptions& options) {
   info_.vocab_size = config_.llm.vocab_size;
   info_.hidden_size = config_.llm.hidden_size;
   info_.num_layers = config_.llm.num_layers;
-  info_.max_context = options.max_context > 0 ? options.max_context : config_.llm.max_position_embeddings;
+  // Default context: the model's positions, capped at the 4096 tokens both families were trained
+  // with (DeepSeek-VL configs say 16384, which would reserve a needlessly large KV cache).
+  info_.max_context = options.max_context > 0
+                          ? std::min<int64_t>(options.max_context, config_.llm.max_position_embeddings)
+                          : std::min<int64_t>(config_.llm.max_position_embeddings, kDefaultMaxContext);
   info_.bos_id = tokenizer_->bos_id() >= 0 ? tokenizer_->bos_id() : config_.llm.bos_id;
   info_.eos_id = tokenizer_->eos_id() >= 0 ? tokenizer_->eos_id() : config_.llm.eos_id;
   info_.image_token_id =

@@ -126,9 +126,10 @@ GenerationOutput Generate(LanguageModel& lm, ThreadPool& pool, KvCache& cache, c
     ++out.forward_steps;
   }
   if (out.finish_reason != FinishReason::kCancelled && !stops.stopped()) {
-    const std::string tail = stream.Flush();
-    stops.Push(tail);
-    const std::string_view rest = stops.Flush();
+    // The decoder's incomplete bytes (now U+FFFD) go through the stop matcher like any piece; what
+    // it releases and what it still held back reach the stream in one last call.
+    std::string rest(stops.Push(stream.Flush()));
+    if (!stops.stopped()) rest += stops.Flush();
     if (!rest.empty() && on_token) on_token(-1, rest);
   }
   out.text = stops.text();

@@ -1,0 +1,233 @@
+// Kernel benchmarks (Google Benchmark) with every figure also reported as a fraction of this
+// machine's measured roofline (roofline.h): GEMM/prefill against the f32 FMA peak, GEMV against
+// DRAM read bandwidth (weights are the only big stream).
+//
+//   build/bin/kernels_bench --benchmark_min_time=0.2 --benchmark_out=kernels.json --benchmark_out_format=json
+//
+// DSVL_ISA=avx2|avx512|avx512bf16|scalar forces a kernel variant. The roofline probe runs once at
+// start-up (about 1-2 s; DSVL_ROOFLINE_MIB sets its DRAM buffer, default 1024). DSVL_BENCH_THREADS
+// sets the pool size (default: one per hardware thread).
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "dsvl/tensor.h"
+#include "dsvl/thread_pool.h"
+#include "kernels/isa.h"
+#include "kernels/ops.h"
+#include "roofline.h"
+
+namespace dsvl::bench {
+namespace {
+
+ThreadPool& Pool() {
+  static ThreadPool pool(std::getenv("DSVL_BENCH_THREADS") ? std::atoi(std::getenv("DSVL_BENCH_THREADS")) : 0);
+  return pool;
+}
+
+Roofline g_roof;
+
+std::vector<float> Random(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// Weight matrix [N, K] in `dtype`, owning its bytes.
+struct Weight {
+  DType dtype;
+  std::vector<float> f32;
+  std::vector<uint16_t> half;
+  TensorView view;
+  Weight(DType t, int64_t N, int64_t K, uint32_t seed) : dtype(t) {
+    f32 = Random(static_cast<size_t>(N * K), seed);
+    if (t == DType::kF32) {
+      view = TensorView(t, Shape{N, K}, f32.data());
+      return;
+    }
+    half.resize(f32.size());
+    for (size_t i = 0; i < f32.size(); ++i) half[i] = t == DType::kBF16 ? F32ToBf16(f32[i]) : F32ToF16(f32[i]);
+    f32.clear();
+    f32.shrink_to_fit();
+    view = TensorView(t, Shape{N, K}, half.data());
+  }
+};
+
+DType DTypeArg(int64_t code) { return code == 0 ? DType::kF32 : code == 1 ? DType::kBF16 : DType::kF16; }
+
+void SetFlopCounters(benchmark::State& state, double flops_per_iter) {
+  state.counters["FLOP/s"] = benchmark::Counter(flops_per_iter, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["of_f32_peak"] =
+      benchmark::Counter(flops_per_iter / g_roof.f32_fma_flops, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void SetBandwidthCounters(benchmark::State& state, double bytes_per_iter) {
+  state.counters["W_bytes/s"] = benchmark::Counter(bytes_per_iter, benchmark::Counter::kIsIterationInvariantRate,
+                                                   benchmark::Counter::kIs1024);
+  state.counters["of_dram_bw"] =
+      benchmark::Counter(bytes_per_iter / g_roof.dram_read_bytes, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Args: M, K, N, dtype (0 f32, 1 bf16, 2 f16).
+void BM_Linear(benchmark::State& state) {
+  const int64_t M = state.range(0), K = state.range(1), N = state.range(2);
+  Weight w(DTypeArg(state.range(3)), N, K, 1);
+  std::vector<float> x = Random(static_cast<size_t>(M * K), 2), bias = Random(static_cast<size_t>(N), 3);
+  std::vector<float> y(static_cast<size_t>(M * N));
+  TensorView b(DType::kF32, Shape{N}, bias.data());
+  for (auto _ : state) {
+    kernels::Linear(Pool(), x.data(), M, K, w.view, &b, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  SetFlopCounters(state, 2.0 * M * K * N);
+  SetBandwidthCounters(state, static_cast<double>(w.view.nbytes()));
+  state.SetLabel(std::string(kernels::IsaName(kernels::ActiveIsa())) + " " + DTypeName(w.dtype));
+}
+
+// GEMV with the weights cold: rotates over enough copies (>= 3x the 32 MiB L3) that each call
+// streams its matrix from DRAM, as decode does over a whole model.
+void BM_GemvCold(benchmark::State& state) {
+  const int64_t K = state.range(0), N = state.range(1);
+  const double bytes = 2.0 * K * N;
+  const int copies = static_cast<int>(std::ceil(96.0 * (1 << 20) / bytes));
+  std::vector<std::unique_ptr<Weight>> ws;
+  for (int c = 0; c < copies; ++c) ws.push_back(std::make_unique<Weight>(DType::kBF16, N, K, 10 + c));
+  std::vector<float> x = Random(static_cast<size_t>(K), 2), y(static_cast<size_t>(N));
+  int next = 0;
+  for (auto _ : state) {
+    kernels::Linear(Pool(), x.data(), 1, K, ws[static_cast<size_t>(next)]->view, nullptr, y.data());
+    benchmark::DoNotOptimize(y.data());
+    next = (next + 1) % copies;
+  }
+  SetBandwidthCounters(state, bytes);
+  state.SetLabel(std::string(kernels::IsaName(kernels::ActiveIsa())) + " bf16, " + std::to_string(copies) + " copies");
+}
+
+// Args: M, N, K (f32 GemmNT, as attention scores).
+void BM_GemmNT(benchmark::State& state) {
+  const int64_t M = state.range(0), N = state.range(1), K = state.range(2);
+  std::vector<float> A = Random(static_cast<size_t>(M * K), 1), B = Random(static_cast<size_t>(N * K), 2);
+  std::vector<float> C(static_cast<size_t>(M * N));
+  for (auto _ : state) {
+    kernels::GemmNT(Pool(), M, N, K, A.data(), K, B.data(), K, C.data(), N);
+    benchmark::DoNotOptimize(C.data());
+  }
+  SetFlopCounters(state, 2.0 * M * N * K);
+}
+
+// Args: Tq, Tk, heads, head_dim, causal.
+void BM_Attention(benchmark::State& state) {
+  const int64_t Tq = state.range(0), Tk = state.range(1), H = state.range(2), D = state.range(3);
+  const bool causal = state.range(4) != 0;
+  std::vector<float> q = Random(static_cast<size_t>(Tq * H * D), 1), k = Random(static_cast<size_t>(Tk * H * D), 2),
+                     v = Random(static_cast<size_t>(Tk * H * D), 3), o(static_cast<size_t>(Tq * H * D));
+  kernels::AttentionArgs a{q.data(), H * D, k.data(), H * D, v.data(), H * D, o.data(), H * D,
+                           Tq, Tk, H, H, D, D, 1.0f / std::sqrt(static_cast<float>(D)), causal};
+  for (auto _ : state) {
+    kernels::Attention(Pool(), a);
+    benchmark::DoNotOptimize(o.data());
+  }
+  // Useful FLOPs: QKᵀ and PV, halved under a causal mask when Tq == Tk.
+  double flops = 4.0 * Tq * Tk * H * D;
+  if (causal && Tq == Tk) flops /= 2;
+  SetFlopCounters(state, flops);
+}
+
+// Args: C, image size, O, kernel (patch embedding when stride == kernel).
+void BM_PatchEmbed(benchmark::State& state) {
+  const int64_t C = state.range(0), S = state.range(1), O = state.range(2), k = state.range(3);
+  Weight w(DType::kBF16, O, C * k * k, 1);
+  TensorView wv(DType::kBF16, Shape{O, C, k, k}, w.half.data());
+  std::vector<float> in = Random(static_cast<size_t>(C * S * S), 2);
+  const int64_t G = S / k;
+  std::vector<float> out(static_cast<size_t>(O * G * G));
+  for (auto _ : state) {
+    kernels::Conv2d(Pool(), in.data(), kernels::Conv2dArgs{C, S, S, O, k, k, k, 0}, wv, nullptr, out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  SetFlopCounters(state, 2.0 * G * G * O * C * k * k);
+}
+
+void BM_GeluErf(benchmark::State& state) {
+  std::vector<float> x = Random(static_cast<size_t>(state.range(0)), 1), y(x.size());
+  for (auto _ : state) {
+    std::memcpy(y.data(), x.data(), x.size() * sizeof(float));
+    kernels::GeluErf(Pool(), y.data(), state.range(0));
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+
+void BM_RmsNorm(benchmark::State& state) {
+  const int64_t rows = state.range(0), cols = state.range(1);
+  std::vector<float> x = Random(static_cast<size_t>(rows * cols), 1), y(x.size());
+  Weight w(DType::kBF16, 1, cols, 2);
+  TensorView wv(DType::kBF16, Shape{cols}, w.half.data());
+  for (auto _ : state) {
+    kernels::RmsNorm(Pool(), x.data(), rows, cols, wv, 1e-6f, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetItemsProcessed(state.iterations() * rows * cols);
+}
+
+// SigLIP-so400m block (729 tokens, 1152 -> 4304), prefill of a 1.3B-class LLM MLP, decode GEMVs.
+BENCHMARK(BM_Linear)
+    ->ArgNames({"M", "K", "N", "dtype"})
+    ->Args({729, 1152, 4304, 1})
+    ->Args({729, 1152, 4304, 0})
+    ->Args({512, 2048, 5632, 1})
+    ->Args({1, 2048, 5632, 1})
+    ->Args({1, 4096, 11008, 1})
+    ->Args({4, 2048, 5632, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_GemvCold)->ArgNames({"K", "N"})->Args({2048, 5632})->Args({4096, 11008})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_GemmNT)->ArgNames({"M", "N", "K"})->Args({729, 729, 72})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Attention)
+    ->ArgNames({"Tq", "Tk", "H", "D", "causal"})
+    ->Args({729, 729, 16, 72, 0})
+    ->Args({576, 576, 16, 64, 0})
+    ->Args({512, 512, 16, 128, 1})
+    ->Args({1, 1024, 16, 128, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_PatchEmbed)->ArgNames({"C", "S", "O", "k"})->Args({3, 384, 1152, 14})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_GeluErf)->Arg(729 * 4304)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_RmsNorm)->Args({512, 2048})->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+}  // namespace
+}  // namespace dsvl::bench
+
+int main(int argc, char** argv) {
+  using namespace dsvl::bench;
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  size_t mib = 1024;
+  if (const char* e = std::getenv("DSVL_ROOFLINE_MIB")) mib = static_cast<size_t>(std::atol(e));
+  g_roof = MeasureRoofline(Pool().size(), mib << 20);
+  const std::string cpu = CpuModelName();
+  std::fprintf(stderr,
+               "roofline: cpu=\"%s\" threads=%d isa=%s f32_fma=%.1f GFLOP/s bf16_dot=%.1f GFLOP/s "
+               "dram_read=%.2f GB/s (buffer %.0f MiB); kernels isa=%s\n",
+               cpu.c_str(), g_roof.threads, g_roof.isa.c_str(), g_roof.f32_fma_flops / 1e9,
+               g_roof.bf16_dot_flops / 1e9, g_roof.dram_read_bytes / 1e9, g_roof.dram_buffer_bytes / (1 << 20),
+               dsvl::kernels::IsaName(dsvl::kernels::ActiveIsa()));
+  benchmark::AddCustomContext("cpu_model", cpu);
+  benchmark::AddCustomContext("kernels_isa", dsvl::kernels::IsaName(dsvl::kernels::ActiveIsa()));
+  benchmark::AddCustomContext("roofline_threads", std::to_string(g_roof.threads));
+  benchmark::AddCustomContext("roofline_f32_fma_gflops", std::to_string(g_roof.f32_fma_flops / 1e9));
+  benchmark::AddCustomContext("roofline_bf16_dot_gflops", std::to_string(g_roof.bf16_dot_flops / 1e9));
+  benchmark::AddCustomContext("roofline_dram_read_gbs", std::to_string(g_roof.dram_read_bytes / 1e9));
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Builds the test suite with AddressSanitizer + UndefinedBehaviorSanitizer and runs it. Optimised
+# (-O1 via RelWithDebInfo flags) so the fixture tests stay fast; any sanitizer report fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+BUILD_DIR=${BUILD_DIR:-build-asan} bash scripts/test.sh -DDSVL_SANITIZE=ON -DDSVL_BUILD_BENCH=OFF \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo

@@ -1,0 +1,301 @@
+// Generic GEMV / blocked GEMM over a vector-traits type V (VecAvx2, VecAvx512). Included only by the
+// per-ISA translation units; everything lives in an unnamed namespace so each ISA gets its own copy.
+//
+// GEMV (M <= kGemvMaxM, decode): W is streamed once; each task owns a range of output columns (rows
+//   of W), loads 4 rows of W per step, widens them to f32 in registers and FMAs them with up to 4
+//   activation rows, so W bytes are read exactly once per 4 activation rows.
+// GEMM (prefill, ViT): per task a block of NC output columns x a block of M rows. For each K block
+//   of KC the task widens/packs W[NC, KC] into a [NC/NR][KC][NR] f32 panel (per-thread scratch),
+//   then runs an MR x NR register-tiled micro-kernel (MR rows x 2 vectors) over it.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "dsvl/thread_pool.h"
+#include "kernels/scratch.h"
+#include "kernels/simd.h"
+
+namespace dsvl::kernels::simd {
+namespace {
+
+inline int64_t MinI(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t MaxI(int64_t a, int64_t b) { return a > b ? a : b; }
+inline int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+inline float Bf16Bits(uint16_t v) {
+  uint32_t bits = static_cast<uint32_t>(v) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+constexpr int64_t kGemvMaxM = 4;
+
+template <class V>
+struct GemmImpl {
+  using F = typename V::F;
+  static constexpr int W = V::kLanes;
+  static constexpr int MR = V::kMR;
+  static constexpr int NR = 2 * W;
+  static constexpr int64_t NC = V::kNC;
+  static constexpr int64_t KC = 512;
+
+  template <DType D>
+  static F LoadW(const void* base, int64_t idx) {
+    if constexpr (D == DType::kF32) return V::Load(static_cast<const float*>(base) + idx);
+    else if constexpr (D == DType::kBF16) return V::LoadBf16(static_cast<const uint16_t*>(base) + idx);
+    else return V::LoadF16(static_cast<const uint16_t*>(base) + idx);
+  }
+  template <DType D>
+  static float ScalarW(const void* base, int64_t idx) {
+    if constexpr (D == DType::kF32) return static_cast<const float*>(base)[idx];
+    else if constexpr (D == DType::kBF16) return Bf16Bits(static_cast<const uint16_t*>(base)[idx]);
+    else return _cvtsh_ss(static_cast<const uint16_t*>(base)[idx]);
+  }
+
+  static float Finish(const GemmArgs& g, float dot, int64_t m, int64_t n) {
+    float v = g.alpha * dot;
+    if (g.beta != 0.0f) v += g.beta * g.C[m * g.ldc + n];
+    if (g.bias) v += g.bias[n];
+    return v;
+  }
+
+  // ---- GEMV: MT activation rows x NW weight rows per step; KU-way unrolled K loop for MT == 1 so
+  // there are enough independent FMA chains to hide latency.
+  template <DType D, int MT, int NW>
+  static void GemvBlock(const GemmArgs& g, int64_t m0, int64_t n) {
+    constexpr int KU = MT == 1 ? 2 : 1;
+    const int64_t K = g.K, ld = g.B.ld;
+    const float* x = g.A + m0 * g.lda;
+    F acc[KU][MT][NW];
+    for (int u = 0; u < KU; ++u)
+      for (int m = 0; m < MT; ++m)
+        for (int r = 0; r < NW; ++r) acc[u][m][r] = V::Zero();
+    int64_t k = 0;
+    for (; k + KU * W <= K; k += KU * W) {
+#pragma GCC unroll 2
+      for (int u = 0; u < KU; ++u) {
+        F w[NW];
+#pragma GCC unroll 4
+        for (int r = 0; r < NW; ++r) w[r] = LoadW<D>(g.B.data, (n + r) * ld + k + u * W);
+#pragma GCC unroll 4
+        for (int m = 0; m < MT; ++m) {
+          F xv = V::Load(x + m * g.lda + k + u * W);
+#pragma GCC unroll 4
+          for (int r = 0; r < NW; ++r) acc[u][m][r] = V::Fma(xv, w[r], acc[u][m][r]);
+        }
+      }
+    }
+    for (; k + W <= K; k += W) {
+      F w[NW];
+      for (int r = 0; r < NW; ++r) w[r] = LoadW<D>(g.B.data, (n + r) * ld + k);
+      for (int m = 0; m < MT; ++m) {
+        F xv = V::Load(x + m * g.lda + k);
+        for (int r = 0; r < NW; ++r) acc[0][m][r] = V::Fma(xv, w[r], acc[0][m][r]);
+      }
+    }
+    for (int m = 0; m < MT; ++m)
+      for (int r = 0; r < NW; ++r) {
+        F a = acc[0][m][r];
+        for (int u = 1; u < KU; ++u) a = V::Add(a, acc[u][m][r]);
+        float s = V::Sum(a);
+        for (int64_t kk = k; kk < K; ++kk) s += x[m * g.lda + kk] * ScalarW<D>(g.B.data, (n + r) * ld + kk);
+        g.C[(m0 + m) * g.ldc + n + r] = Finish(g, s, m0 + m, n + r);
+      }
+  }
+
+  // Weight rows per GEMV step: 4 unless MT x 4 accumulators + 4 weights + 1 activation would not
+  // fit in the register file (AVX2 with MT >= 3), then 2.
+  static constexpr int GemvRowsPerStep(int mt) { return mt * 4 + 4 + 1 <= V::kRegs ? 4 : 2; }
+
+  template <DType D, int MT>
+  static void GemvRange(const GemmArgs& g, int64_t m0, int64_t n0, int64_t n1) {
+    constexpr int NW = GemvRowsPerStep(MT);
+    int64_t n = n0;
+    for (; n + NW <= n1; n += NW) GemvBlock<D, MT, NW>(g, m0, n);
+    for (; n < n1; ++n) GemvBlock<D, MT, 1>(g, m0, n);
+  }
+
+  template <DType D>
+  static void Gemv(ThreadPool& pool, const GemmArgs& g) {
+    // Tasks own groups of 4 weight rows; at least 16 rows per task so the per-task overhead stays
+    // small next to streaming 16 rows of K weights.
+    const int64_t groups = CeilDiv(g.N, 4);
+    pool.ParallelFor(groups, 4, [&](int64_t b, int64_t e) {
+      const int64_t n0 = b * 4, n1 = MinI(g.N, e * 4);
+      for (int64_t m0 = 0; m0 < g.M; m0 += 4) {
+        switch (MinI(4, g.M - m0)) {
+          case 1: GemvRange<D, 1>(g, m0, n0, n1); break;
+          case 2: GemvRange<D, 2>(g, m0, n0, n1); break;
+          case 3: GemvRange<D, 3>(g, m0, n0, n1); break;
+          default: GemvRange<D, 4>(g, m0, n0, n1); break;
+        }
+      }
+    });
+  }
+
+  // ---- GEMM
+  // Packs op(B)[n0:n0+nc, k0:k0+kc] widened to f32 as ceil(nc/NR) panels of [kc][NR], zero-padded
+  // past nc.
+  template <DType D>
+  static void PackB(const MatB& B, int64_t n0, int64_t nc, int64_t k0, int64_t kc, float* P) {
+    const int64_t panels = CeilDiv(nc, NR);
+    for (int64_t p = 0; p < panels; ++p) {
+      float* dst = P + p * kc * NR;
+      const int64_t cols = MinI(NR, nc - p * NR);
+      if (B.kn) {
+        // [K, N] f32 source: each k is a contiguous run of `cols` values.
+        const float* src = static_cast<const float*>(B.data) + k0 * B.ld + n0 + p * NR;
+        for (int64_t k = 0; k < kc; ++k) {
+          const float* s = src + k * B.ld;
+          float* d = dst + k * NR;
+          if (cols == NR) {
+            V::Store(d, V::Load(s));
+            V::Store(d + W, V::Load(s + W));
+          } else {
+            for (int64_t j = 0; j < cols; ++j) d[j] = s[j];
+            for (int64_t j = cols; j < NR; ++j) d[j] = 0.0f;
+          }
+        }
+        continue;
+      }
+      // [N, K] source: row n of B becomes column j of the panel. Widen W values at a time with
+      // vector loads, then scatter them down the column.
+      for (int64_t j = 0; j < NR; ++j) {
+        float* d = dst + j;
+        if (j >= cols) {
+          for (int64_t k = 0; k < kc; ++k) d[k * NR] = 0.0f;
+          continue;
+        }
+        const int64_t row = (n0 + p * NR + j) * B.ld + k0;
+        int64_t k = 0;
+        alignas(64) float tmp[W];
+        for (; k + W <= kc; k += W) {
+          V::Store(tmp, LoadW<D>(B.data, row + k));
+          for (int t = 0; t < W; ++t) d[(k + t) * NR] = tmp[t];
+        }
+        for (; k < kc; ++k) d[k * NR] = ScalarW<D>(B.data, row + k);
+      }
+    }
+  }
+
+  // One MR x NR tile of C over a K block: acc = A[0:MR, 0:kc] · panel, then the epilogue. `first`
+  // marks the first K block (applies beta and bias; later blocks accumulate into C).
+  static void Tile(int64_t kc, const float* a, int64_t lda, const float* bp, float* c, int64_t ldc,
+                   int64_t mr, int64_t nr, bool first, const float* bias, float alpha, float beta) {
+    F acc0[MR], acc1[MR];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = V::Zero();
+    for (int64_t k = 0; k < kc; ++k) {
+      const F b0 = V::Load(bp), b1 = V::Load(bp + W);
+      bp += NR;
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        const F ai = V::Set1(a[i * lda + k]);
+        acc0[i] = V::Fma(ai, b0, acc0[i]);
+        acc1[i] = V::Fma(ai, b1, acc1[i]);
+      }
+    }
+    const F va = V::Set1(alpha);
+    if (mr == MR && nr == NR) {
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        float* cr = c + i * ldc;
+        if (first) {
+          F r0 = V::Mul(va, acc0[i]), r1 = V::Mul(va, acc1[i]);
+          if (beta != 0.0f) {
+            r0 = V::Fma(V::Set1(beta), V::Load(cr), r0);
+            r1 = V::Fma(V::Set1(beta), V::Load(cr + W), r1);
+          }
+          if (bias) {
+            r0 = V::Add(r0, V::Load(bias));
+            r1 = V::Add(r1, V::Load(bias + W));
+          }
+          V::Store(cr, r0);
+          V::Store(cr + W, r1);
+        } else {
+          V::Store(cr, V::Fma(va, acc0[i], V::Load(cr)));
+          V::Store(cr + W, V::Fma(va, acc1[i], V::Load(cr + W)));
+        }
+      }
+      return;
+    }
+    alignas(64) float tile[MR * NR];
+    for (int i = 0; i < MR; ++i) {
+      V::Store(tile + i * NR, acc0[i]);
+      V::Store(tile + i * NR + W, acc1[i]);
+    }
+    for (int64_t i = 0; i < mr; ++i)
+      for (int64_t j = 0; j < nr; ++j) {
+        float* cij = c + i * ldc + j;
+        float v = alpha * tile[i * NR + j];
+        if (first) {
+          if (beta != 0.0f) v += beta * *cij;
+          if (bias) v += bias[j];
+        } else {
+          v += *cij;
+        }
+        *cij = v;
+      }
+  }
+
+  template <DType D>
+  static void Blocked(ThreadPool& pool, const GemmArgs& g) {
+    const int64_t nb = CeilDiv(g.N, NC);
+    const int64_t mtiles = CeilDiv(g.M, MR);
+    // Enough tasks for dynamic balance (>= 4 per thread); split M only when N alone has too few
+    // blocks. Each M split repacks its W block, which costs 1/(2*rows) of the block's FLOPs.
+    const int64_t want = 4 * static_cast<int64_t>(pool.size());
+    const int64_t msplit = nb >= want ? 1 : MinI(mtiles, CeilDiv(want, nb));
+    const int64_t mc = CeilDiv(mtiles, msplit) * MR;
+    const int64_t mb = CeilDiv(g.M, mc);
+    pool.Run(nb * mb, [&](int64_t task, int) {
+      const int64_t n0 = (task / mb) * NC, nc = MinI(NC, g.N - n0);
+      const int64_t m0 = (task % mb) * mc, m1 = MinI(g.M, m0 + mc);
+      float* P = ThreadScratchAs<float>(ScratchSlot::kPackB, static_cast<size_t>(KC * NC));
+      const int64_t panels = CeilDiv(nc, NR);
+      for (int64_t k0 = 0; k0 < g.K; k0 += KC) {
+        const int64_t kc = MinI(KC, g.K - k0);
+        PackB<D>(g.B, n0, nc, k0, kc, P);
+        for (int64_t m = m0; m < m1; m += MR) {
+          const int64_t mr = MinI(MR, m1 - m);
+          const float* a = g.A + m * g.lda + k0;
+          int64_t la = g.lda;
+          if (mr < MR) {
+            float* t = ThreadScratchAs<float>(ScratchSlot::kTileA, static_cast<size_t>(MR * KC));
+            for (int64_t i = 0; i < MR; ++i)
+              for (int64_t k = 0; k < kc; ++k) t[i * kc + k] = i < mr ? a[i * g.lda + k] : 0.0f;
+            a = t;
+            la = kc;
+          }
+          for (int64_t p = 0; p < panels; ++p) {
+            const int64_t ncol = n0 + p * NR;
+            Tile(kc, a, la, P + p * kc * NR, g.C + m * g.ldc + ncol, g.ldc, mr, MinI(NR, g.N - ncol),
+                 k0 == 0, g.bias ? g.bias + ncol : nullptr, g.alpha, g.beta);
+          }
+        }
+      }
+    });
+  }
+
+  static void Run(ThreadPool& pool, const GemmArgs& g) {
+    if (g.M <= 0 || g.N <= 0) return;
+    if (g.K == 0) {
+      for (int64_t m = 0; m < g.M; ++m)
+        for (int64_t n = 0; n < g.N; ++n) g.C[m * g.ldc + n] = Finish(g, 0.0f, m, n);
+      return;
+    }
+    const bool gemv = g.M <= kGemvMaxM && !g.B.kn;
+    switch (g.B.dtype) {
+      case DType::kBF16: gemv ? Gemv<DType::kBF16>(pool, g) : Blocked<DType::kBF16>(pool, g); break;
+      case DType::kF16: gemv ? Gemv<DType::kF16>(pool, g) : Blocked<DType::kF16>(pool, g); break;
+      default: gemv ? Gemv<DType::kF32>(pool, g) : Blocked<DType::kF32>(pool, g); break;
+    }
+  }
+};
+
+}  // namespace
+}  // namespace dsvl::kernels::simd

@@ -1,0 +1,31 @@
+// Which SIMD instruction set the kernels use. Detected once from CPUID; tests and benchmarks can
+// force a variant (SetActiveIsa) to compare it against the scalar reference, and DSVL_ISA in the
+// environment (scalar|avx2|avx512|avx512bf16) overrides the choice for a whole process.
+#pragma once
+
+namespace dsvl::kernels {
+
+enum class Isa { kScalar, kAvx2, kAvx512, kAvx512Bf16 };
+
+const char* IsaName(Isa isa);
+// True when this CPU (and OS, via the compiler's CPUID checks) can run the variant.
+bool IsaSupported(Isa isa);
+// The best supported variant, chosen once per process.
+Isa DetectedIsa();
+// The variant the dispatcher uses now: DSVL_ISA if set, else DetectedIsa(), unless SetActiveIsa
+// changed it.
+Isa ActiveIsa();
+// Test/benchmark hook: route every kernel to `isa`. Throws dsvl::Error if the CPU lacks it. Not
+// thread-safe with kernels running concurrently.
+void SetActiveIsa(Isa isa);
+
+// The AVX512-BF16 variant is the AVX-512 one plus a GEMV that feeds bf16 weights straight to
+// vdpbf16ps (activations split into three bf16 terms so the result keeps f32 accuracy).
+// Documented rule, not a measurement: DetectedIsa() picks it only where vdpbf16ps runs at the full
+// FP32 FMA rate (AMD Zen 4/5); on Intel (Sapphire/Emerald Rapids) it runs at about half rate, so
+// there the plain AVX-512 variant (widen bf16 to f32 + FMA) is chosen. The blocked GEMM widens bf16
+// panels once per block and uses FP32 FMA in every variant: with the 3-term split vdpbf16ps does no
+// more useful work per instruction than an FMA, so it cannot win there.
+bool PreferBf16Dot();
+
+}  // namespace dsvl::kernels

@@ -1,0 +1,30 @@
+// Per-thread scratch buffers that the kernels reuse across calls, so the hot paths allocate only
+// when a call needs more room than any call before it on that thread. Each slot is an independent
+// buffer; a function must not hand a slot's pointer to code that requests the same slot.
+#pragma once
+
+#include <cstddef>
+
+namespace dsvl::kernels {
+
+enum class ScratchSlot {
+  kPackB,        // GEMM: widened, packed weight panel (worker threads)
+  kTileA,        // GEMM: zero-padded activation rows for the last, partial row tile
+  kBias,         // Linear: bias widened to f32 (calling thread)
+  kSplitX,       // bf16-dot GEMV: activations split into bf16 terms (calling thread)
+  kScores,       // Attention: score rows (calling thread for the blocked path, workers for decode)
+  kConvCols,     // Conv2d: im2col patches (calling thread)
+  kConvOut,      // Conv2d: [pixels, O] result before the transpose to [O, pixels]
+  kCount,
+};
+
+// Returns at least `bytes` bytes, 64-byte aligned, owned by the calling thread and valid until the
+// next request for the same slot on this thread. Contents are unspecified.
+void* ThreadScratch(ScratchSlot slot, size_t bytes);
+
+template <typename T>
+T* ThreadScratchAs(ScratchSlot slot, size_t count) {
+  return static_cast<T*>(ThreadScratch(slot, count * sizeof(T)));
+}
+
+}  // namespace dsvl::kernels

@@ -1,0 +1,66 @@
+// Internal interface between the dispatcher and the per-ISA kernel translation units
+// (kernels_avx2.cpp, kernels_avx512.cpp, kernels_avx512bf16.cpp). Call a variant only after
+// IsaSupported() said yes. Arguments are already validated by the dispatcher.
+#pragma once
+
+#include <cstdint>
+
+#include "dsvl/tensor.h"
+#include "dsvl/thread_pool.h"
+#include "kernels/ops.h"
+
+namespace dsvl::kernels::simd {
+
+// The B operand of C = alpha·A·op(B): rows of B are `ld` elements apart.
+//   kn == false: B is [N, K] (nn.Linear weight, keys): C = A·Bᵀ.
+//   kn == true:  B is [K, N] (values), f32 only: C = A·B.
+struct MatB {
+  const void* data = nullptr;
+  DType dtype = DType::kF32;
+  int64_t ld = 0;
+  bool kn = false;
+};
+
+// C[M,N] (row stride ldc) = alpha·A·op(B) + beta·C + bias.  A is f32 [M,K] with row stride lda;
+// bias is f32 [N] or null; beta == 0 never reads C.
+struct GemmArgs {
+  int64_t M = 0, N = 0, K = 0;
+  const float* A = nullptr; int64_t lda = 0;
+  MatB B;
+  float* C = nullptr; int64_t ldc = 0;
+  const float* bias = nullptr;
+  float alpha = 1.0f, beta = 0.0f;
+};
+
+// Row-op kernels (f32, contiguous); weight/bias already widened to f32 (bias may be null).
+struct RowOps {
+  void (*gelu_erf)(float* x, int64_t n);
+  void (*gelu_tanh)(float* x, int64_t n);
+  void (*silu)(float* x, int64_t n);
+  void (*swiglu)(float* gate, const float* up, int64_t n);
+  void (*add)(float* y, const float* x, int64_t n);
+  void (*softmax)(float* x, int64_t n);
+  void (*rms_norm_row)(const float* x, int64_t n, const float* w, float eps, float* y);
+  void (*layer_norm_row)(const float* x, int64_t n, const float* w, const float* b, float eps,
+                         float* y);
+};
+
+struct Variant {
+  void (*gemm)(ThreadPool& pool, const GemmArgs& g);
+  void (*attention)(ThreadPool& pool, const AttentionArgs& a);
+  RowOps rows;
+};
+
+const Variant& Avx2Variant();
+const Variant& Avx512Variant();
+const Variant& Avx512Bf16Variant();
+// Test hook (AVX2 CPUs): the generic kernels instantiated with 16-lane vectors emulated by ymm pairs
+// and the AVX-512 blocking, so the tiling used by the AVX-512 variants is tested on AVX2 machines.
+const Variant& Avx2PairTestVariant();
+// Test hook (AVX2 CPUs): Avx2PairTestVariant with the bf16-dot GEMV of the AVX512-BF16 variant,
+// vdpbf16ps emulated by f32 FMAs.
+const Variant& Avx2EmulatedBf16DotTestVariant();
+// Test hook: when non-null, the dispatcher uses `v` instead of the active ISA's variant.
+void SetVariantOverrideForTesting(const Variant* v);
+
+}  // namespace dsvl::kernels::simd

@@ -1,0 +1,121 @@
+#include "llm/attention_mla.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "io/safetensors.h"
+#include "kernels/ops.h"
+
+namespace dsvl {
+namespace {
+
+// The official q_a_layernorm / kv_a_layernorm are DeepseekV2RMSNorm(dim) with the class default
+// eps, not config.rms_norm_eps.
+constexpr float kLatentNormEps = 1e-6f;
+
+}  // namespace
+
+MlaAttention::MlaAttention(const LlmConfig& c, const WeightStore& weights, const std::string& prefix)
+    : hidden_(c.hidden_size),
+      heads_(c.num_heads),
+      q_lora_(c.mla.q_lora_rank),
+      kv_lora_(c.mla.kv_lora_rank),
+      nope_(c.mla.qk_nope_head_dim),
+      rope_(c.mla.qk_rope_head_dim),
+      v_dim_(c.mla.v_head_dim),
+      softmax_scale_(static_cast<float>(std::pow(static_cast<double>(nope_ + rope_), -0.5))) {
+  const int64_t qh = heads_ * (nope_ + rope_);
+  if (q_lora_ > 0) {
+    q_a_proj_ = weights.Get(prefix + "q_a_proj.weight", Shape{q_lora_, hidden_});
+    q_a_norm_ = weights.Get(prefix + "q_a_layernorm.weight", Shape{q_lora_});
+    q_b_proj_ = weights.Get(prefix + "q_b_proj.weight", Shape{qh, q_lora_});
+  } else {
+    q_proj_ = weights.Get(prefix + "q_proj.weight", Shape{qh, hidden_});
+  }
+  const TensorView& kv_a = weights.Get(prefix + "kv_a_proj_with_mqa.weight", Shape{kv_lora_ + rope_, hidden_});
+  kv_a_ckv_ = kv_a.Slice0(0, kv_lora_);
+  kv_a_kpe_ = kv_a.Slice0(kv_lora_, kv_lora_ + rope_);
+  kv_a_norm_ = weights.Get(prefix + "kv_a_layernorm.weight", Shape{kv_lora_});
+  kv_b_ = weights.Get(prefix + "kv_b_proj.weight", Shape{heads_ * (nope_ + v_dim_), kv_lora_});
+  o_proj_ = weights.Get(prefix + "o_proj.weight", Shape{hidden_, heads_ * v_dim_});
+
+  const size_t elem = DTypeBytes(kv_b_.dtype, 1);
+  k_absorb_t_ = Tensor::Empty(kv_b_.dtype, Shape{heads_, kv_lora_, nope_});
+  const char* src = static_cast<const char*>(kv_b_.data);
+  char* dst = static_cast<char*>(k_absorb_t_.view().data);
+  for (int64_t h = 0; h < heads_; ++h)
+    for (int64_t d = 0; d < nope_; ++d) {
+      const char* row = src + static_cast<size_t>((h * (nope_ + v_dim_) + d) * kv_lora_) * elem;
+      for (int64_t cidx = 0; cidx < kv_lora_; ++cidx)
+        std::memcpy(dst + static_cast<size_t>((h * kv_lora_ + cidx) * nope_ + d) * elem,
+                    row + static_cast<size_t>(cidx) * elem, elem);
+    }
+}
+
+void MlaAttention::Forward(ThreadPool& pool, const float* xn, int64_t T, int64_t pos0, const RopeRows& rope,
+                           float* cache_layer, float* out, Workspace& ws) const {
+  const int64_t qd = nope_ + rope_, qw = heads_ * qd;
+  const int64_t width = kv_lora_ + rope_;  // cache row and absorbed query head: [latent | rope]
+  int s = Workspace::kBlock;
+  float* q = ws.F32(s++, T * qw);
+  float* q_abs = ws.F32(s++, T * heads_ * width);
+  float* ctx = ws.F32(s++, T * heads_ * kv_lora_);
+  float* v_out = ws.F32(s++, T * heads_ * v_dim_);
+  float* tmp = ws.F32(s++, T * std::max(q_lora_, kv_lora_));
+  float* rows = cache_layer + pos0 * width;
+
+  // Query.
+  if (q_lora_ > 0) {
+    kernels::Linear(pool, xn, T, hidden_, q_a_proj_, nullptr, tmp);
+    kernels::RmsNorm(pool, tmp, T, q_lora_, q_a_norm_, kLatentNormEps, tmp);
+    kernels::Linear(pool, tmp, T, q_lora_, q_b_proj_, nullptr, q);
+  } else {
+    kernels::Linear(pool, xn, T, hidden_, q_proj_, nullptr, q);
+  }
+  // Interleaved-pair rotation = the official de-interleave + rotate_half, up to one permutation of
+  // the rope dims that q and k share, so q_pe · k_pe is unchanged.
+  kernels::ApplyRope(q + nope_, T, heads_, qd, qw, rope_, rope.cos, rope.sin, kernels::RopeStyle::kInterleaved);
+
+  // This chunk's cache rows: normed latent, then roped k_pe.
+  kernels::Linear(pool, xn, T, hidden_, kv_a_ckv_, nullptr, tmp);
+  kernels::RmsNorm(pool, tmp, T, kv_lora_, kv_a_norm_, kLatentNormEps, tmp);
+  for (int64_t t = 0; t < T; ++t)
+    std::memcpy(rows + t * width, tmp + t * kv_lora_, static_cast<size_t>(kv_lora_) * sizeof(float));
+  kernels::Linear(pool, xn, T, hidden_, kv_a_kpe_, nullptr, rows + kv_lora_, 0, width);
+  kernels::ApplyRope(rows + kv_lora_, T, 1, rope_, width, rope_, rope.cos, rope.sin, kernels::RopeStyle::kInterleaved);
+
+  // Absorbed query per head: [q_nope_h · W_k,h | q_pe_h].
+  const TensorView wk = k_absorb_t_.view();
+  for (int64_t h = 0; h < heads_; ++h) {
+    TensorView wk_h = wk.Slice0(h, h + 1).Reshape(Shape{kv_lora_, nope_});
+    kernels::Linear(pool, q + h * qd, T, nope_, wk_h, nullptr, q_abs + h * width, qw, heads_ * width);
+  }
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t h = 0; h < heads_; ++h)
+      std::memcpy(q_abs + (t * heads_ + h) * width + kv_lora_, q + t * qw + h * qd + nope_,
+                  static_cast<size_t>(rope_) * sizeof(float));
+
+  kernels::AttentionArgs a{};
+  a.q = q_abs; a.ldq = heads_ * width;
+  a.k = cache_layer; a.ldk = width;
+  a.v = cache_layer; a.ldv = width;  // V = the latent columns of the same rows
+  a.out = ctx; a.ldo = heads_ * kv_lora_;
+  a.Tq = T; a.Tk = pos0 + T;
+  a.Hq = heads_; a.Hkv = 1;
+  a.Dk = width; a.Dv = kv_lora_;
+  a.scale = softmax_scale_;
+  a.causal = true;
+  kernels::Attention(pool, a);
+
+  // Per-head value projection out of the latent, then o_proj.
+  for (int64_t h = 0; h < heads_; ++h) {
+    const int64_t r0 = h * (nope_ + v_dim_) + nope_;
+    TensorView wv_h = kv_b_.Slice0(r0, r0 + v_dim_);
+    kernels::Linear(pool, ctx + h * kv_lora_, T, kv_lora_, wv_h, nullptr, v_out + h * v_dim_, heads_ * kv_lora_,
+                    heads_ * v_dim_);
+  }
+  kernels::Linear(pool, v_out, T, heads_ * v_dim_, o_proj_, nullptr, out);
+}
+
+}  // namespace dsvl

@@ -1,0 +1,24 @@
+#include "llm/dense_mlp.h"
+
+#include "io/safetensors.h"
+#include "kernels/ops.h"
+
+namespace dsvl {
+
+DenseMlp::DenseMlp(const WeightStore& weights, const std::string& prefix, int64_t hidden, int64_t intermediate)
+    : hidden_(hidden),
+      intermediate_(intermediate),
+      gate_(weights.Get(prefix + "gate_proj.weight", Shape{intermediate, hidden})),
+      up_(weights.Get(prefix + "up_proj.weight", Shape{intermediate, hidden})),
+      down_(weights.Get(prefix + "down_proj.weight", Shape{hidden, intermediate})) {}
+
+void DenseMlp::Forward(ThreadPool& pool, const float* x, int64_t T, float* out, float* gate_buf,
+                       float* up_buf) const {
+  if (T == 0) return;
+  kernels::Linear(pool, x, T, hidden_, gate_, nullptr, gate_buf);
+  kernels::Linear(pool, x, T, hidden_, up_, nullptr, up_buf);
+  kernels::SwiGlu(pool, gate_buf, up_buf, T * intermediate_);
+  kernels::Linear(pool, gate_buf, T, intermediate_, down_, nullptr, out);
+}
+
+}  // namespace dsvl

@@ -1,0 +1,50 @@
+// The SigLIP vision transformer of both model families (timm VisionTransformer as the official
+// siglip_vit.py builds it): patch-embedding conv, absolute pos_embed, no class token, pre-LN blocks
+// with biased qkv, final LayerNorm. The attention-pool head exists in the checkpoints but is never
+// run (ignore_head), so it is not loaded. VL1 SigLIP-L uses exact-erf GELU, VL2 SigLIP-SO400M tanh
+// GELU; VitConfig says which.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "dsvl/tensor.h"
+#include "dsvl/thread_pool.h"
+#include "vision/vision_config.h"
+
+namespace dsvl {
+
+class WeightStore;
+
+class VisionTransformer {
+ public:
+  // Resolves every tensor under config.prefix and checks its shape; throws dsvl::Error naming the
+  // tensor on anything missing or mis-shaped.
+  VisionTransformer(const VitConfig& config, const WeightStore& weights);
+
+  const VitConfig& config() const { return config_; }
+  int64_t tokens() const { return config_.num_patches(); }
+  int64_t width() const { return config_.width; }
+
+  // pixels: n images, each f32 [3, image_size, image_size] (normalised inside when
+  // config.normalize). out: [n, tokens(), width()] f32. The n images run as one batch: every Linear
+  // sees n * tokens() rows; attention runs image by image. Scratch is allocated once per call.
+  void Forward(ThreadPool& pool, const float* pixels, int64_t n, float* out) const;
+
+ private:
+  struct Block {
+    TensorView norm1_w, norm1_b, qkv_w, qkv_b, proj_w, proj_b;
+    TensorView norm2_w, norm2_b, fc1_w, fc1_b, fc2_w, fc2_b;
+  };
+
+  // Writes the patches of n images as rows [n * tokens, 3 * p * p] in the conv weight's (c, ky, kx)
+  // order, normalising on the way if the config asks for it.
+  void Im2Patches(ThreadPool& pool, const float* pixels, int64_t n, float* patches) const;
+
+  VitConfig config_;
+  int64_t mlp_hidden_ = 0;
+  TensorView patch_w_, patch_b_, pos_embed_, norm_w_, norm_b_;
+  std::vector<Block> blocks_;
+};
+
+}  // namespace dsvl

@@ -1,0 +1,117 @@
+// Shared helpers for the kernel tests: random data, weights in each dtype, and a fixture that runs
+// a test once per SIMD variant (skipped when the CPU lacks it) with that variant forced active.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "dsvl/tensor.h"
+#include "kernels/isa.h"
+#include "kernels/simd.h"
+
+namespace dsvl::kernels::test {
+
+inline std::vector<float> RandomVec(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+inline std::vector<float> Abs(std::vector<float> v) {
+  for (auto& x : v) x = std::fabs(x);
+  return v;
+}
+
+// Weights stored in `dtype`, plus the exact f32 values they represent (so |w| can be formed).
+struct Weights {
+  DType dtype;
+  Shape shape;
+  std::vector<float> f32;      // storage for kF32, and the widened values for every dtype
+  std::vector<uint16_t> half;  // storage for kBF16 / kF16
+  std::vector<float> abs_f32;  // |w|, stored as f32, for error bounds
+
+  Weights(DType t, Shape s, uint32_t seed) : dtype(t), shape(s) {
+    f32 = RandomVec(static_cast<size_t>(s.numel()), seed);
+    if (t != DType::kF32) {
+      half.resize(f32.size());
+      for (size_t i = 0; i < f32.size(); ++i) {
+        half[i] = t == DType::kBF16 ? F32ToBf16(f32[i]) : F32ToF16(f32[i]);
+        f32[i] = t == DType::kBF16 ? Bf16ToF32(half[i]) : F16ToF32(half[i]);
+      }
+    }
+    abs_f32 = Abs(f32);
+  }
+  TensorView view() const {
+    return dtype == DType::kF32 ? TensorView(dtype, shape, f32.data()) : TensorView(dtype, shape, half.data());
+  }
+  TensorView abs_view() const { return TensorView(DType::kF32, shape, abs_f32.data()); }
+};
+
+inline const char* ShortName(DType t) { return DTypeName(t); }
+
+// The variants a test runs against: each ISA (skipped when the CPU lacks it) plus "avx2pair", the
+// generic kernels at the AVX-512 blocking emulated with ymm pairs, and "avx2bf16dot", that plus the
+// AVX512-BF16 variant's GEMV with vdpbf16ps emulated (both run wherever AVX2 does).
+enum class Variant { kScalar, kAvx2, kAvx2Pair, kAvx2Bf16Dot, kAvx512, kAvx512Bf16 };
+
+inline Isa RequiredIsa(Variant v) {
+  switch (v) {
+    case Variant::kScalar: return Isa::kScalar;
+    case Variant::kAvx2:
+    case Variant::kAvx2Pair:
+    case Variant::kAvx2Bf16Dot: return Isa::kAvx2;
+    case Variant::kAvx512: return Isa::kAvx512;
+    case Variant::kAvx512Bf16: return Isa::kAvx512Bf16;
+  }
+  return Isa::kScalar;
+}
+
+// Runs the test body with GetParam() forced as the active kernel variant; restores the previous
+// choice after.
+class PerIsaTest : public ::testing::TestWithParam<Variant> {
+ protected:
+  void SetUp() override {
+    const Isa isa = RequiredIsa(GetParam());
+    if (!IsaSupported(isa)) GTEST_SKIP() << IsaName(isa) << " not supported by this CPU";
+    saved_ = ActiveIsa();
+    SetActiveIsa(isa);
+    if (GetParam() == Variant::kAvx2Pair) simd::SetVariantOverrideForTesting(&simd::Avx2PairTestVariant());
+    if (GetParam() == Variant::kAvx2Bf16Dot)
+      simd::SetVariantOverrideForTesting(&simd::Avx2EmulatedBf16DotTestVariant());
+    forced_ = true;
+  }
+  void TearDown() override {
+    if (!forced_) return;
+    simd::SetVariantOverrideForTesting(nullptr);
+    SetActiveIsa(saved_);
+  }
+
+ private:
+  Isa saved_ = Isa::kScalar;
+  bool forced_ = false;
+};
+
+inline std::string VariantName(const ::testing::TestParamInfo<Variant>& info) {
+  if (info.param == Variant::kAvx2Pair) return "avx2pair";
+  if (info.param == Variant::kAvx2Bf16Dot) return "avx2bf16dot";
+  return IsaName(RequiredIsa(info.param));
+}
+
+#define DSVL_INSTANTIATE_PER_ISA(Suite)                                                            \
+  INSTANTIATE_TEST_SUITE_P(                                                                        \
+      AllIsas, Suite,                                                                              \
+      ::testing::Values(::dsvl::kernels::test::Variant::kScalar, ::dsvl::kernels::test::Variant::kAvx2, \
+                        ::dsvl::kernels::test::Variant::kAvx2Pair,                                 \
+                        ::dsvl::kernels::test::Variant::kAvx2Bf16Dot,                              \
+                        ::dsvl::kernels::test::Variant::kAvx512,                                   \
+                        ::dsvl::kernels::test::Variant::kAvx512Bf16),                              \
+      ::dsvl::kernels::test::VariantName)
+
+}  // namespace dsvl::kernels::test

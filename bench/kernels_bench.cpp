@@ -179,7 +179,8 @@ void BM_RmsNorm(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * rows * cols);
 }
 
-// SigLIP-so400m block (729 tokens, 1152 -> 4304), prefill of a 1.3B-class LLM MLP, decode GEMVs.
+// SigLIP-so400m block (729 tokens, 1152 -> 4304), prefill of a 1.3B-class LLM MLP, decode GEMVs,
+// and small-M GEMMs (a few tokens, MoE experts) where packing W is not amortised over many rows.
 BENCHMARK(BM_Linear)
     ->ArgNames({"M", "K", "N", "dtype"})
     ->Args({729, 1152, 4304, 1})
@@ -188,6 +189,9 @@ BENCHMARK(BM_Linear)
     ->Args({1, 2048, 5632, 1})
     ->Args({1, 4096, 11008, 1})
     ->Args({4, 2048, 5632, 1})
+    ->Args({1, 1024, 256, 1})  // 512 KiB of weights, L2-resident: the GEMV's compute-side limit
+    ->Args({16, 2048, 5632, 1})
+    ->Args({64, 2048, 5632, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_GemvCold)->ArgNames({"K", "N"})->Args({2048, 5632})->Args({4096, 11008})->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -198,6 +202,7 @@ BENCHMARK(BM_Attention)
     ->Args({576, 576, 16, 64, 0})
     ->Args({512, 512, 16, 128, 1})
     ->Args({1, 1024, 16, 128, 1})
+    ->Args({1, 16384, 1, 128, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_PatchEmbed)->ArgNames({"C", "S", "O", "k"})->Args({3, 384, 1152, 14})->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -216,15 +221,19 @@ int main(int argc, char** argv) {
   g_roof = MeasureRoofline(Pool().size(), mib << 20);
   const std::string cpu = CpuModelName();
   std::fprintf(stderr,
-               "roofline: cpu=\"%s\" threads=%d isa=%s f32_fma=%.1f GFLOP/s bf16_dot=%.1f GFLOP/s "
+               "roofline: cpu=\"%s\" threads=%d isa=%s f32_fma=%.1f GFLOP/s (all threads at once: %.1f) "
+               "bf16_dot=%.1f GFLOP/s "
                "dram_read=%.2f GB/s (buffer %.0f MiB); kernels isa=%s\n",
                cpu.c_str(), g_roof.threads, g_roof.isa.c_str(), g_roof.f32_fma_flops / 1e9,
+               g_roof.f32_fma_flops_all_threads / 1e9,
                g_roof.bf16_dot_flops / 1e9, g_roof.dram_read_bytes / 1e9, g_roof.dram_buffer_bytes / (1 << 20),
                dsvl::kernels::IsaName(dsvl::kernels::ActiveIsa()));
   benchmark::AddCustomContext("cpu_model", cpu);
   benchmark::AddCustomContext("kernels_isa", dsvl::kernels::IsaName(dsvl::kernels::ActiveIsa()));
   benchmark::AddCustomContext("roofline_threads", std::to_string(g_roof.threads));
   benchmark::AddCustomContext("roofline_f32_fma_gflops", std::to_string(g_roof.f32_fma_flops / 1e9));
+  benchmark::AddCustomContext("roofline_f32_fma_gflops_all_threads_at_once",
+                              std::to_string(g_roof.f32_fma_flops_all_threads / 1e9));
   benchmark::AddCustomContext("roofline_bf16_dot_gflops", std::to_string(g_roof.bf16_dot_flops / 1e9));
   benchmark::AddCustomContext("roofline_dram_read_gbs", std::to_string(g_roof.dram_read_bytes / 1e9));
   benchmark::RunSpecifiedBenchmarks();

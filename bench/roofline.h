@@ -11,8 +11,9 @@ namespace dsvl::bench {
 
 struct Roofline {
   std::string isa;            // widest FMA ISA probed ("avx512", "avx2", "scalar")
-  double f32_fma_flops = 0;   // FLOP/s, 2 per lane per FMA, all threads
-  double bf16_dot_flops = 0;  // FLOP/s of vdpbf16ps (2 per bf16 pair element); 0 if unsupported
+  double f32_fma_flops = 0;   // FLOP/s (2 per lane per FMA): threads x best single-thread rate
+  double f32_fma_flops_all_threads = 0;  // measured with all threads at once (lower when shared)
+  double bf16_dot_flops = 0;  // FLOP/s of vdpbf16ps (2 per bf16 product), threads x single; 0 if unsupported
   double dram_read_bytes = 0; // bytes/s, streaming read of `dram_buffer_bytes` on all threads
   double dram_buffer_bytes = 0;
   int threads = 0;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds dsvl (Release) and runs the whole test suite. Fails on any failed test or if no test ran.
+# Installs the Debian dependencies (idempotent), builds dsvl (Release) and runs the whole test suite.
+# Fails on any failed test or if no test ran. Extra arguments go to cmake's configure step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+[ "${DSVL_SKIP_DEPS:-0}" = 1 ] || bash scripts/install-deps.sh
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 generator=()

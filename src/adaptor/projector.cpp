@@ -9,9 +9,7 @@
 
 namespace dsvl {
 
-namespace {
-
-const char* TypeName(ProjectorType t) {
+const char* ProjectorTypeName(ProjectorType t) {
   switch (t) {
     case ProjectorType::kMlpGelu: return "mlp_gelu";
     case ProjectorType::kLowHighHybridSplitMlpGelu: return "low_high_hybrid_split_mlp_gelu";
@@ -20,11 +18,9 @@ const char* TypeName(ProjectorType t) {
   return "?";
 }
 
-}  // namespace
-
 Projector::Projector(const ProjectorConfig& config, const WeightStore& weights) : config_(config) {
   const std::string& p = config_.prefix;
-  const std::string where = p + " projector (" + TypeName(config_.type) + ")";
+  const std::string where = p + " projector (" + ProjectorTypeName(config_.type) + ")";
   auto fail = [&](const std::string& field, const std::string& expected, const std::string& got) {
     Throw(ErrorCode::kCorruptData, ErrorContext{where, field, expected, got, ""});
   };
@@ -76,7 +72,7 @@ Projector::Projector(const ProjectorConfig& config, const WeightStore& weights) 
 
 void Projector::CheckType(ProjectorType wanted, const char* entry) const {
   if (config_.type != wanted) {
-    Throw(ErrorCode::kInternal, ErrorContext{"Projector", entry, TypeName(wanted), TypeName(config_.type), ""});
+    Throw(ErrorCode::kInternal, ErrorContext{"Projector", entry, ProjectorTypeName(wanted), ProjectorTypeName(config_.type), ""});
   }
 }
 

@@ -21,6 +21,9 @@ namespace dsvl {
 
 class WeightStore;
 
+// The config spelling: "mlp_gelu", "low_high_hybrid_split_mlp_gelu", "downsample_mlp_gelu".
+const char* ProjectorTypeName(ProjectorType type);
+
 class Projector {
  public:
   Projector(const ProjectorConfig& config, const WeightStore& weights);

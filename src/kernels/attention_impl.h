@@ -1,12 +1,12 @@
 // Generic scaled dot-product attention over a vector-traits type V. Included only by the per-ISA
 // translation units (unnamed namespace: one copy per ISA).
 //
-// Many queries (ViT, prefill; Tq >= kBlockedMinTq): per head and block of up to kQueryBlock query
-//   rows, S = scale·Q·Kᵀ and O = softmax(S)·V are two calls of the blocked GEMM (which parallelises
-//   over the pool), with a parallel f32 softmax in between. With causal masking each block only
-//   computes the key columns its last row can see.
-// Few queries (decode): one pool task per (query, head): SIMD dot products against every visible
-//   key, f32 softmax, then an axpy over the value rows.
+// Many queries (ViT, prefill; Tq >= kBlockedMinTq): one pool task per head and block of up to
+//   kQueryBlock query rows: S = scale·Q·Kᵀ and O = softmax(S)·V with the single-threaded blocked
+//   GEMM, f32 softmax in between. With causal masking each block only computes the key columns its
+//   last row can see.
+// Few queries (decode): flash-decoding over key blocks x KV-head ranges (see Decode), SIMD dot
+//   products and axpys, f32 softmax partials merged at the end.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +25,7 @@ struct AttentionImpl {
   using Rows = RowImpl<V>;
   static constexpr int W = V::kLanes;
   static constexpr int64_t kBlockedMinTq = 8;
-  static constexpr int64_t kQueryBlock = 256;
+  static constexpr int64_t kQueryBlock = 128;
 
   static int64_t Visible(const AttentionArgs& a, int64_t i) {
     return a.causal ? MaxI(0, MinI(a.Tk, i + (a.Tk - a.Tq) + 1)) : a.Tk;
@@ -51,67 +51,117 @@ struct AttentionImpl {
     for (; i < n; ++i) y[i] += a * x[i];
   }
 
+  // One task per (head, block of kQueryBlock query rows): S = scale·Q·Kᵀ into per-thread scratch
+  // (kQueryBlock x Tk floats, L2-sized for ViT lengths), softmax, O = P·V, all on that thread.
   static void Blocked(ThreadPool& pool, const AttentionArgs& a) {
     const int64_t group = a.Hq / a.Hkv;
-    for (int64_t h = 0; h < a.Hq; ++h) {
-      const int64_t hk = h / group;
-      for (int64_t i0 = 0; i0 < a.Tq; i0 += kQueryBlock) {
-        const int64_t rows = MinI(kQueryBlock, a.Tq - i0);
-        const int64_t kv = Visible(a, i0 + rows - 1);  // widest row of the block
-        float* out = a.out + i0 * a.ldo + h * a.Dv;
-        if (kv == 0) {
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t c = 0; c < a.Dv; ++c) out[r * a.ldo + c] = __builtin_nanf("");  // 0/0, as the reference
+    const int64_t qblocks = CeilDiv(a.Tq, kQueryBlock);
+    pool.Run(a.Hq * qblocks, [&](int64_t task, int) {
+      const int64_t h = task / qblocks, hk = h / group;
+      const int64_t i0 = (task % qblocks) * kQueryBlock;
+      const int64_t rows = MinI(kQueryBlock, a.Tq - i0);
+      const int64_t kv = Visible(a, i0 + rows - 1);  // widest row of the block
+      float* out = a.out + i0 * a.ldo + h * a.Dv;
+      if (kv == 0) {
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < a.Dv; ++c) out[r * a.ldo + c] = __builtin_nanf("");  // 0/0, as the reference
+        return;
+      }
+      float* S = ThreadScratchAs<float>(ScratchSlot::kScores, static_cast<size_t>(rows * kv));
+      GemmArgs s;
+      s.M = rows; s.N = kv; s.K = a.Dk;
+      s.A = a.q + i0 * a.ldq + h * a.Dk; s.lda = a.ldq;
+      s.B = MatB{a.k + hk * a.Dk, DType::kF32, a.ldk, false};
+      s.C = S; s.ldc = kv; s.alpha = a.scale;
+      Gemm::Serial(s);
+      for (int64_t r = 0; r < rows; ++r) {
+        float* srow = S + r * kv;
+        const int64_t vis = Visible(a, i0 + r);
+        if (vis == 0) {
+          for (int64_t j = 0; j < kv; ++j) srow[j] = __builtin_nanf("");
           continue;
         }
-        float* S = ThreadScratchAs<float>(ScratchSlot::kScores, static_cast<size_t>(rows * kv));
-        GemmArgs s;
-        s.M = rows; s.N = kv; s.K = a.Dk;
-        s.A = a.q + i0 * a.ldq + h * a.Dk; s.lda = a.ldq;
-        s.B = MatB{a.k + hk * a.Dk, DType::kF32, a.ldk, false};
-        s.C = S; s.ldc = kv; s.alpha = a.scale;
-        Gemm::Run(pool, s);
-        pool.ParallelFor(rows, 8, [&](int64_t r0, int64_t r1) {
-          for (int64_t r = r0; r < r1; ++r) {
-            float* srow = S + r * kv;
-            const int64_t vis = Visible(a, i0 + r);
-            if (vis == 0) {
-              for (int64_t j = 0; j < kv; ++j) srow[j] = __builtin_nanf("");
-              continue;
-            }
-            Rows::Softmax(srow, vis);
-            for (int64_t j = vis; j < kv; ++j) srow[j] = 0.0f;
-          }
-        });
-        GemmArgs o;
-        o.M = rows; o.N = a.Dv; o.K = kv;
-        o.A = S; o.lda = kv;
-        o.B = MatB{a.v + hk * a.Dv, DType::kF32, a.ldv, true};
-        o.C = out; o.ldc = a.ldo;
-        Gemm::Run(pool, o);
+        Rows::Softmax(srow, vis);
+        for (int64_t j = vis; j < kv; ++j) srow[j] = 0.0f;
       }
-    }
+      GemmArgs o;
+      o.M = rows; o.N = a.Dv; o.K = kv;
+      o.A = S; o.lda = kv;
+      o.B = MatB{a.v + hk * a.Dv, DType::kF32, a.ldv, true};
+      o.C = out; o.ldc = a.ldo;
+      Gemm::Serial(o);
+    });
   }
 
+  // Decode (flash-decoding): K/V rows hold all heads of a token contiguously, so a task takes a
+  // block of keys and a range of KV heads and walks the keys in memory order, computing every head
+  // of the range for each key. Each task leaves per-head partials (block max m, sum l, unnormalised
+  // output o); the merge rescales them by exp(m - M) with M the global max.
   static void Decode(ThreadPool& pool, const AttentionArgs& a) {
     const int64_t group = a.Hq / a.Hkv;
-    pool.ParallelFor(a.Tq * a.Hq, 1, [&](int64_t b, int64_t e) {
-      float* s = ThreadScratchAs<float>(ScratchSlot::kScores, static_cast<size_t>(a.Tk > 0 ? a.Tk : 1));
-      for (int64_t idx = b; idx < e; ++idx) {
-        const int64_t i = idx / a.Hq, h = idx % a.Hq, hk = h / group;
-        const int64_t vis = Visible(a, i);
-        const float* q = a.q + i * a.ldq + h * a.Dk;
+    const int64_t want = 4 * static_cast<int64_t>(pool.size());
+    const int64_t kb = MaxI(64, CeilDiv(a.Tk, want));  // keys per block
+    const int64_t nkb = MaxI(1, CeilDiv(a.Tk, kb));
+    const int64_t hsplit = MinI(a.Hkv, MaxI(1, CeilDiv(want, a.Tq * nkb)));  // KV-head ranges
+    const int64_t hkv_per = CeilDiv(a.Hkv, hsplit);
+    const int64_t stride = a.Dv + 2;  // partial record: o[Dv], m, l
+    float* part = ThreadScratchAs<float>(ScratchSlot::kAttnPartial,
+                                         static_cast<size_t>(a.Tq * nkb * a.Hq * stride));
+    pool.Run(a.Tq * nkb * hsplit, [&](int64_t task, int) {
+      const int64_t i = task / (nkb * hsplit), b = (task / hsplit) % nkb, hs = task % hsplit;
+      const int64_t hk0 = hs * hkv_per, hk1 = MinI(a.Hkv, hk0 + hkv_per);
+      if (hk0 >= hk1) return;
+      const int64_t h0 = hk0 * group, nh = (hk1 - hk0) * group;
+      const int64_t j0 = b * kb, j1 = MinI(Visible(a, i), j0 + kb);
+      float* rec = part + ((i * nkb + b) * a.Hq + h0) * stride;
+      if (j1 <= j0) {
+        for (int64_t h = 0; h < nh; ++h) {
+          rec[h * stride + a.Dv] = -__builtin_inff();
+          rec[h * stride + a.Dv + 1] = 0.0f;
+        }
+        return;
+      }
+      const int64_t n = j1 - j0;
+      float* s = ThreadScratchAs<float>(ScratchSlot::kScores, static_cast<size_t>(nh * n));  // [head][key]
+      const float* q = a.q + i * a.ldq + h0 * a.Dk;
+      for (int64_t j = 0; j < n; ++j) {
+        const float* krow = a.k + (j0 + j) * a.ldk + hk0 * a.Dk;
+        for (int64_t h = 0; h < nh; ++h) s[h * n + j] = Dot(q + h * a.Dk, krow + (h / group) * a.Dk, a.Dk) * a.scale;
+      }
+      for (int64_t h = 0; h < nh; ++h) {
+        float* sh = s + h * n;
+        const float m = Rows::MaxOf(sh, n);
+        rec[h * stride + a.Dv] = m;
+        rec[h * stride + a.Dv + 1] = Rows::ExpShiftSum(sh, n, m);
+        float* o = rec + h * stride;
+        for (int64_t c = 0; c < a.Dv; ++c) o[c] = 0.0f;
+      }
+      for (int64_t j = 0; j < n; ++j) {
+        const float* vrow = a.v + (j0 + j) * a.ldv + hk0 * a.Dv;
+        for (int64_t h = 0; h < nh; ++h) Axpy(s[h * n + j], vrow + (h / group) * a.Dv, rec + h * stride, a.Dv);
+      }
+    });
+    pool.ParallelFor(a.Tq * a.Hq, 4, [&](int64_t b0, int64_t b1) {
+      for (int64_t idx = b0; idx < b1; ++idx) {
+        const int64_t i = idx / a.Hq, h = idx % a.Hq;
         float* o = a.out + i * a.ldo + h * a.Dv;
-        if (vis == 0) {
+        const float* r0 = part + (i * nkb * a.Hq + h) * stride;  // block b at r0 + b*Hq*stride
+        float M = -__builtin_inff();
+        for (int64_t b = 0; b < nkb; ++b) M = MaxF(M, r0[b * a.Hq * stride + a.Dv]);
+        if (M == -__builtin_inff()) {  // no visible key: 0/0, as the reference
           for (int64_t c = 0; c < a.Dv; ++c) o[c] = __builtin_nanf("");
           continue;
         }
-        for (int64_t j = 0; j < vis; ++j) s[j] = Dot(q, a.k + j * a.ldk + hk * a.Dk, a.Dk) * a.scale;
-        const float mx = Rows::MaxOf(s, vis);
-        const float sum = Rows::ExpShiftSum(s, vis, mx);
+        float L = 0.0f;
         for (int64_t c = 0; c < a.Dv; ++c) o[c] = 0.0f;
-        for (int64_t j = 0; j < vis; ++j) Axpy(s[j], a.v + j * a.ldv + hk * a.Dv, o, a.Dv);
-        Rows::Scale(o, a.Dv, 1.0f / sum);
+        for (int64_t b = 0; b < nkb; ++b) {
+          const float* r = r0 + b * a.Hq * stride;
+          if (r[a.Dv + 1] == 0.0f) continue;
+          const float w = __builtin_expf(r[a.Dv] - M);
+          L += w * r[a.Dv + 1];
+          Axpy(w, r, o, a.Dv);
+        }
+        Rows::Scale(o, a.Dv, 1.0f / L);
       }
     });
   }

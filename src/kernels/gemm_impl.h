@@ -2,11 +2,12 @@
 // per-ISA translation units; everything lives in an unnamed namespace so each ISA gets its own copy.
 //
 // GEMV (M <= kGemvMaxM, decode): W is streamed once; each task owns a range of output columns (rows
-//   of W), loads 4 rows of W per step, widens them to f32 in registers and FMAs them with up to 4
-//   activation rows, so W bytes are read exactly once per 4 activation rows.
+//   of W), loads 4 rows of W per step (2 where registers are short), widens them to f32 in
+//   registers and FMAs them with up to 4 activation rows, so W is read once per 4 activation rows.
 // GEMM (prefill, ViT): per task a block of NC output columns x a block of M rows. For each K block
-//   of KC the task widens/packs W[NC, KC] into a [NC/NR][KC][NR] f32 panel (per-thread scratch),
-//   then runs an MR x NR register-tiled micro-kernel (MR rows x 2 vectors) over it.
+//   of KC the task widens/packs W[NC, KC] into a [NC/NR][KC][NR] f32 panel (per-thread scratch,
+//   8x8 register transposes), then runs an MR x NR register-tiled micro-kernel (MR rows x 2
+//   vectors, A broadcast straight from the activation rows) over it.
 #pragma once
 
 #include <immintrin.h>
@@ -17,6 +18,7 @@
 #include "dsvl/thread_pool.h"
 #include "kernels/scratch.h"
 #include "kernels/simd.h"
+#include "kernels/vec_avx2.h"
 
 namespace dsvl::kernels::simd {
 namespace {
@@ -24,6 +26,7 @@ namespace {
 inline int64_t MinI(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t MaxI(int64_t a, int64_t b) { return a > b ? a : b; }
 inline int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline float MaxF(float a, float b) { return a > b ? a : b; }
 
 inline float Bf16Bits(uint16_t v) {
   uint32_t bits = static_cast<uint32_t>(v) << 16;
@@ -41,6 +44,8 @@ struct GemmImpl {
   static constexpr int MR = V::kMR;
   static constexpr int NR = 2 * W;
   static constexpr int64_t NC = V::kNC;
+  // K block: the packed panel (KC x NC f32: 128 KiB AVX2, 256 KiB AVX-512) stays in L2 and the
+  // MR x KC activation tile in L1; 512 measured a few % faster than 256 on Zen 3 (fewer C passes).
   static constexpr int64_t KC = 512;
 
   template <DType D>
@@ -162,24 +167,50 @@ struct GemmImpl {
         }
         continue;
       }
-      // [N, K] source: row n of B becomes column j of the panel. Widen W values at a time with
-      // vector loads, then scatter them down the column.
+      // [N, K] source: row n of B becomes column j of the panel. Full 8-row x 8-k blocks are
+      // widened and transposed in ymm registers (AVX2 is present under every SIMD variant);
+      // row and k tails go element by element.
+      const int64_t rows8 = cols / 8 * 8, k8 = kc / 8 * 8;
+      const int64_t row0 = (n0 + p * NR) * B.ld + k0;
+      for (int64_t j = 0; j < rows8; j += 8)
+        for (int64_t k = 0; k < k8; k += 8) PackBlock8x8<D>(B.data, row0 + j * B.ld + k, B.ld, dst + k * NR + j);
       for (int64_t j = 0; j < NR; ++j) {
         float* d = dst + j;
         if (j >= cols) {
           for (int64_t k = 0; k < kc; ++k) d[k * NR] = 0.0f;
           continue;
         }
-        const int64_t row = (n0 + p * NR + j) * B.ld + k0;
-        int64_t k = 0;
-        alignas(64) float tmp[W];
-        for (; k + W <= kc; k += W) {
-          V::Store(tmp, LoadW<D>(B.data, row + k));
-          for (int t = 0; t < W; ++t) d[(k + t) * NR] = tmp[t];
-        }
-        for (; k < kc; ++k) d[k * NR] = ScalarW<D>(B.data, row + k);
+        const int64_t row = row0 + j * B.ld;
+        for (int64_t k = j < rows8 ? k8 : 0; k < kc; ++k) d[k * NR] = ScalarW<D>(B.data, row + k);
       }
     }
+  }
+
+  // dst[t*NR + i] = widen(B[src + i*ld + t]) for i, t < 8.
+  template <DType D>
+  static void PackBlock8x8(const void* base, int64_t src, int64_t ld, float* dst) {
+    __m256 r[8];
+    for (int i = 0; i < 8; ++i) {
+      if constexpr (D == DType::kF32) r[i] = VecAvx2::Load(static_cast<const float*>(base) + src + i * ld);
+      else if constexpr (D == DType::kBF16) r[i] = VecAvx2::LoadBf16(static_cast<const uint16_t*>(base) + src + i * ld);
+      else r[i] = VecAvx2::LoadF16(static_cast<const uint16_t*>(base) + src + i * ld);
+    }
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst + 0 * NR, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + 1 * NR, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 2 * NR, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 3 * NR, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 4 * NR, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 5 * NR, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 6 * NR, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(dst + 7 * NR, _mm256_permute2f128_ps(u3, u7, 0x31));
   }
 
   // One MR x NR tile of C over a K block: acc = A[0:MR, 0:kc] · panel, then the epilogue. `first`
@@ -242,6 +273,36 @@ struct GemmImpl {
       }
   }
 
+  // Output block C[m0:m1, n0:n0+NC] over all of K: pack each K block of W once, then sweep the
+  // row tiles over it.
+  template <DType D>
+  static void BlockedTask(const GemmArgs& g, int64_t n0, int64_t m0, int64_t m1) {
+    const int64_t nc = MinI(NC, g.N - n0);
+    float* P = ThreadScratchAs<float>(ScratchSlot::kPackB, static_cast<size_t>(KC * NC));
+    const int64_t panels = CeilDiv(nc, NR);
+    for (int64_t k0 = 0; k0 < g.K; k0 += KC) {
+      const int64_t kc = MinI(KC, g.K - k0);
+      PackB<D>(g.B, n0, nc, k0, kc, P);
+      for (int64_t m = m0; m < m1; m += MR) {
+        const int64_t mr = MinI(MR, m1 - m);
+        const float* a = g.A + m * g.lda + k0;
+        int64_t la = g.lda;
+        if (mr < MR) {
+          float* t = ThreadScratchAs<float>(ScratchSlot::kTileA, static_cast<size_t>(MR * KC));
+          for (int64_t i = 0; i < MR; ++i)
+            for (int64_t k = 0; k < kc; ++k) t[i * kc + k] = i < mr ? a[i * g.lda + k] : 0.0f;
+          a = t;
+          la = kc;
+        }
+        for (int64_t p = 0; p < panels; ++p) {
+          const int64_t ncol = n0 + p * NR;
+          Tile(kc, a, la, P + p * kc * NR, g.C + m * g.ldc + ncol, g.ldc, mr, MinI(NR, g.N - ncol),
+               k0 == 0, g.bias ? g.bias + ncol : nullptr, g.alpha, g.beta);
+        }
+      }
+    }
+  }
+
   template <DType D>
   static void Blocked(ThreadPool& pool, const GemmArgs& g) {
     const int64_t nb = CeilDiv(g.N, NC);
@@ -253,32 +314,25 @@ struct GemmImpl {
     const int64_t mc = CeilDiv(mtiles, msplit) * MR;
     const int64_t mb = CeilDiv(g.M, mc);
     pool.Run(nb * mb, [&](int64_t task, int) {
-      const int64_t n0 = (task / mb) * NC, nc = MinI(NC, g.N - n0);
-      const int64_t m0 = (task % mb) * mc, m1 = MinI(g.M, m0 + mc);
-      float* P = ThreadScratchAs<float>(ScratchSlot::kPackB, static_cast<size_t>(KC * NC));
-      const int64_t panels = CeilDiv(nc, NR);
-      for (int64_t k0 = 0; k0 < g.K; k0 += KC) {
-        const int64_t kc = MinI(KC, g.K - k0);
-        PackB<D>(g.B, n0, nc, k0, kc, P);
-        for (int64_t m = m0; m < m1; m += MR) {
-          const int64_t mr = MinI(MR, m1 - m);
-          const float* a = g.A + m * g.lda + k0;
-          int64_t la = g.lda;
-          if (mr < MR) {
-            float* t = ThreadScratchAs<float>(ScratchSlot::kTileA, static_cast<size_t>(MR * KC));
-            for (int64_t i = 0; i < MR; ++i)
-              for (int64_t k = 0; k < kc; ++k) t[i * kc + k] = i < mr ? a[i * g.lda + k] : 0.0f;
-            a = t;
-            la = kc;
-          }
-          for (int64_t p = 0; p < panels; ++p) {
-            const int64_t ncol = n0 + p * NR;
-            Tile(kc, a, la, P + p * kc * NR, g.C + m * g.ldc + ncol, g.ldc, mr, MinI(NR, g.N - ncol),
-                 k0 == 0, g.bias ? g.bias + ncol : nullptr, g.alpha, g.beta);
-          }
-        }
-      }
+      const int64_t m0 = (task % mb) * mc;
+      BlockedTask<D>(g, (task / mb) * NC, m0, MinI(g.M, m0 + mc));
     });
+  }
+
+  // Single-threaded GEMM for callers that already run one task per thread (attention).
+  static void Serial(const GemmArgs& g) {
+    if (g.M <= 0 || g.N <= 0 || g.K <= 0) {
+      for (int64_t m = 0; m < g.M; ++m)
+        for (int64_t n = 0; n < g.N; ++n) g.C[m * g.ldc + n] = Finish(g, 0.0f, m, n);
+      return;
+    }
+    for (int64_t n0 = 0; n0 < g.N; n0 += NC) {
+      switch (g.B.dtype) {
+        case DType::kBF16: BlockedTask<DType::kBF16>(g, n0, 0, g.M); break;
+        case DType::kF16: BlockedTask<DType::kF16>(g, n0, 0, g.M); break;
+        default: BlockedTask<DType::kF32>(g, n0, 0, g.M); break;
+      }
+    }
   }
 
   static void Run(ThreadPool& pool, const GemmArgs& g) {

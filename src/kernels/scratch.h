@@ -12,7 +12,8 @@ enum class ScratchSlot {
   kTileA,        // GEMM: zero-padded activation rows for the last, partial row tile
   kBias,         // Linear: bias widened to f32 (calling thread)
   kSplitX,       // bf16-dot GEMV: activations split into bf16 terms (calling thread)
-  kScores,       // Attention: score rows (calling thread for the blocked path, workers for decode)
+  kScores,       // Attention: score rows (per task, on the thread running it)
+  kAttnPartial,  // Attention decode: per key block softmax partials (calling thread)
   kConvCols,     // Conv2d: im2col patches (calling thread)
   kConvOut,      // Conv2d: [pixels, O] result before the transpose to [O, pixels]
   kCount,

@@ -1,6 +1,6 @@
-// Numbers: model-spec §1.1 (DeepSeek-VL), §1.2 (DeepSeek-VL2 LLM), §1.3 (VL2 vision/projector), §3.5
-// (VL2 special-token ids); key structure: tests/data/fixtures/*/ckpt/config.json (written by the
-// official classes). Tiny presets keep every structural choice of the real model (MHA vs MLA,
+// Numbers: model-spec §1.1 (DeepSeek-VL), §1.2 (DeepSeek-VL2 LLM), §1.3 (VL2 vision/projector),
+// §3.5 (VL2 special-token ids); key structure: tests/data/fixtures/*/ckpt/config.json (written by
+// the official classes). Tiny presets keep every structural choice of the real model (MHA vs MLA,
 // q_lora, routing method, scoring) and shrink the widths to fixture size.
 #include "model/arch_presets.h"
 
@@ -15,8 +15,8 @@ const char* const kBos = "<｜begin▁of▁sentence｜>";
 const char* const kEos = "<｜end▁of▁sentence｜>";
 const char* const kPad = "<｜▁pad▁｜>";
 // DeepSeek-VL2 processor tokens after <image>, in registration order (model-spec §3.5).
-const char* const kVl2Tokens[] = {"<image>",   "<|ref|>",       "<|/ref|>", "<|det|>",
-                                  "<|/det|>",  "<|grounding|>", "<|User|>", "<|Assistant|>"};
+const char* const kVl2Tokens[] = {"<image>",  "<|ref|>",       "<|/ref|>", "<|det|>",
+                                  "<|/det|>", "<|grounding|>", "<|User|>", "<|Assistant|>"};
 
 const char* TorchDtype(DType dtype) { return dtype == DType::kF32 ? "float32" : "bfloat16"; }
 
@@ -27,10 +27,11 @@ const ojson kHalf = Triple(0.5, 0.5, 0.5);
 
 ojson CandidateResolutions() {
   // All (384m, 384n) with m*n <= 9, in the released order (model-spec §1.3).
-  static const int kPairs[][2] = {{384, 384},   {384, 768},   {768, 384},   {384, 1152}, {1152, 384},  {384, 1536},
-                                  {1536, 384},  {768, 768},   {384, 1920},  {1920, 384}, {384, 2304},  {2304, 384},
-                                  {768, 1152},  {1152, 768},  {384, 2688},  {2688, 384}, {384, 3072},  {3072, 384},
-                                  {768, 1536},  {1536, 768},  {384, 3456},  {3456, 384}, {1152, 1152}};
+  static const int kPairs[][2] = {{384, 384},  {384, 768},  {768, 384},  {384, 1152}, {1152, 384},
+                                  {384, 1536}, {1536, 384}, {768, 768},  {384, 1920}, {1920, 384},
+                                  {384, 2304}, {2304, 384}, {768, 1152}, {1152, 768}, {384, 2688},
+                                  {2688, 384}, {384, 3072}, {3072, 384}, {768, 1536}, {1536, 768},
+                                  {384, 3456}, {3456, 384}, {1152, 1152}};
   ojson list = ojson::array();
   for (const auto& p : kPairs) list.push_back(ojson::array({p[0], p[1]}));
   return list;
@@ -109,8 +110,10 @@ ojson Vl1Config(bool hybrid, const Vl1Dims& d, int64_t output_dim, DType dtype) 
     vision_params["concat_type"] = "tuple";
     vision_params["freeze_high"] = true;
     vision_params["freeze_low"] = true;
-    vision_params["high_res_cfg"] = Vl1TowerCfg(1024, "sam_b_downsample", output_dim, kClipMean, kClipStd);
-    vision_params["low_res_cfg"] = Vl1TowerCfg(384, "siglip_large_patch16_384", output_dim, kHalf, kHalf);
+    vision_params["high_res_cfg"] =
+        Vl1TowerCfg(1024, "sam_b_downsample", output_dim, kClipMean, kClipStd);
+    vision_params["low_res_cfg"] =
+        Vl1TowerCfg(384, "siglip_large_patch16_384", output_dim, kHalf, kHalf);
   } else {
     // The 1.3B CLIPVisionTower has no pixel_mean: the processor normalises (model-spec §2.1).
     vision_params["image_size"] = 384;
@@ -196,7 +199,14 @@ ArchPreset Vl1Preset(const std::string& arch, bool hybrid, bool tiny, bool real_
   const int64_t eos = bos + 1;
   const int64_t image = real_ids ? 100015 : 502;
   p.specials = {{kBos, bos}, {kEos, eos}, {"<image_placeholder>", image}};
+  if (real_ids) {
+    // DeepSeek-LLM's 13 single-character added tokens (not special) sit between EOS and the
+    // placeholder (tests/data/tokenizers/deepseek-llm/README.md).
+    const char* const chars[] = {"ø", "ö", "ú", "ÿ", "õ", "÷", "û", "ý", "À", "ù", "Á", "þ", "ü"};
+    for (int i = 0; i < 13; ++i) p.specials.push_back({chars[i], eos + 1 + i, /*special=*/false});
+  }
   p.vocab_size = real_ids ? 102400 : 512;
+  p.tokenizer_vocab_end = real_ids ? 100000 : 500;
   Vl1Dims d{};
   int64_t output_dim = 1024;
   if (!tiny) {
@@ -220,14 +230,16 @@ ArchPreset Vl1Preset(const std::string& arch, bool hybrid, bool tiny, bool real_
 // DeepSeek-VL2 (deepseek_vl_v2)
 
 struct Vl2Dims {
-  int64_t hidden, intermediate, moe_intermediate, experts, shared, top_k, layers, heads;
-  bool mla;
-  int64_t q_lora, kv_lora, qk_nope, qk_rope, v_head;  // q_lora 0 = null
-  const char* topk_method;
-  const char* scoring;
-  bool norm_topk;
-  double scaling;
-  int64_t vision_width, vision_layers, vision_heads;
+  int64_t hidden = 0, intermediate = 0, moe_intermediate = 0, experts = 0;
+  int64_t shared = 2, top_k = 6, layers = 0, heads = 0;
+  bool mla = true;
+  // MLA (ignored when !mla); q_lora 0 = null (no released VL2 uses q_lora).
+  int64_t q_lora = 0, kv_lora = 512, qk_nope = 128, qk_rope = 64, v_head = 128;
+  const char* topk_method = "greedy";
+  const char* scoring = "softmax";
+  bool norm_topk = false;
+  double scaling = 1.0;
+  int64_t vision_width = 1152, vision_layers = 27, vision_heads = 16;  // SigLIP-SO400M
 };
 
 ojson Vl2LanguageConfig(const Vl2Dims& d, int64_t vocab, int64_t bos, int64_t eos, DType dtype) {
@@ -350,28 +362,56 @@ ArchPreset Vl2Preset(const std::string& arch, bool tiny, bool real_ids, DType dt
   p.specials = {{kBos, bos}, {kEos, bos + 1}, {kPad, pad}};
   for (int i = 0; i < 8; ++i) p.specials.push_back({kVl2Tokens[i], first_vl2 + i});
   p.vocab_size = real_ids ? (small ? 102400 : 129280) : 512;
+  p.tokenizer_vocab_end = real_ids ? (small ? 100000 : 128000) : 500;
 
-  Vl2Dims d{};
-  if (!tiny) {
-    if (small) {
-      d = {2048, 10944, 1408, 64, 2, 6, 27, 16, true, 0, 512, 128, 64, 128, "greedy", "softmax", false, 1.0,
-           1152, 27, 16};
-    } else if (base) {
-      d = {2560, 12288, 1536, 72, 2, 6, 30, 32, true, 0, 512, 128, 64, 128, "noaux_tc", "sigmoid", true, 2.0,
-           1152, 27, 16};
-    } else {
-      d = {1280, 6848, 896, 64, 2, 6, 12, 10, false, 0, 0, 0, 0, 0, "greedy", "softmax", false, 1.0,
-           1152, 27, 16};
-    }
+  // Released numbers (model-spec §1.2, §1.3). Real configs leave most of these to the code's
+  // defaults; written out here, so every value is visible in config.json.
+  Vl2Dims d;
+  if (small) {
+    d = {.hidden = 2048,
+         .intermediate = 10944,
+         .moe_intermediate = 1408,
+         .experts = 64,
+         .layers = 27,
+         .heads = 16,
+         .mla = true};
+  } else if (base) {
+    d = {.hidden = 2560,
+         .intermediate = 12288,
+         .moe_intermediate = 1536,
+         .experts = 72,
+         .layers = 30,
+         .heads = 32,
+         .mla = true,
+         .topk_method = "noaux_tc",
+         .scoring = "sigmoid",
+         .norm_topk = true,
+         .scaling = 2.0};
   } else {
-    if (small) {
-      d = {64, 160, 32, 16, 2, 4, 3, 4, true, 0, 32, 16, 8, 16, "greedy", "softmax", false, 1.0, 64, 2, 4};
-    } else if (base) {
-      // The released base has q_lora_rank null; the tiny one keeps it null too.
-      d = {64, 160, 32, 16, 2, 4, 3, 4, true, 0, 32, 16, 8, 16, "noaux_tc", "sigmoid", true, 2.0, 64, 2, 4};
-    } else {
-      d = {64, 160, 32, 16, 2, 4, 3, 4, false, 0, 0, 0, 0, 0, "greedy", "softmax", false, 1.0, 64, 2, 4};
-    }
+    d = {.hidden = 1280,
+         .intermediate = 6848,
+         .moe_intermediate = 896,
+         .experts = 64,
+         .layers = 12,
+         .heads = 10,
+         .mla = false};
+  }
+  if (tiny) {
+    // Same structure (attention kind, routing, scoring), fixture-sized widths.
+    d.hidden = 64;
+    d.intermediate = 160;
+    d.moe_intermediate = 32;
+    d.experts = 16;
+    d.top_k = 4;
+    d.layers = 3;
+    d.heads = 4;
+    d.kv_lora = 32;
+    d.qk_nope = 16;
+    d.qk_rope = 8;
+    d.v_head = 16;
+    d.vision_width = 64;
+    d.vision_layers = 2;
+    d.vision_heads = 4;
   }
   p.config = Vl2Config(d, p.vocab_size, bos, bos + 1, dtype);
   p.processor = Vl2Processor();
@@ -382,14 +422,16 @@ ArchPreset Vl2Preset(const std::string& arch, bool tiny, bool real_ids, DType dt
 }  // namespace
 
 const std::vector<std::string>& ArchNames() {
-  static const std::vector<std::string> names = {"deepseek-vl-1.3b", "deepseek-vl-7b", "deepseek-vl2-tiny",
-                                                 "deepseek-vl2-small", "deepseek-vl2"};
+  static const std::vector<std::string> names = {"deepseek-vl-1.3b", "deepseek-vl-7b",
+                                                 "deepseek-vl2-tiny", "deepseek-vl2-small",
+                                                 "deepseek-vl2"};
   return names;
 }
 
 ArchPreset GetArchPreset(const std::string& arch, bool tiny, bool real_token_ids, DType dtype) {
   if (dtype != DType::kBF16 && dtype != DType::kF32) {
-    Throw(ErrorCode::kInvalidArgument, ErrorContext{"make-model", "--dtype", "bf16 or f32", DTypeName(dtype), ""});
+    Throw(ErrorCode::kInvalidArgument,
+          ErrorContext{"make-model", "--dtype", "bf16 or f32", DTypeName(dtype), ""});
   }
   const bool real_ids = real_token_ids || !tiny;
   if (arch == "deepseek-vl-1.3b") return Vl1Preset(arch, false, tiny, real_ids, dtype);
@@ -399,7 +441,8 @@ ArchPreset GetArchPreset(const std::string& arch, bool tiny, bool real_token_ids
   }
   std::string known;
   for (const auto& n : ArchNames()) known += (known.empty() ? "" : ", ") + n;
-  Throw(ErrorCode::kInvalidArgument, ErrorContext{"make-model", "--arch", "one of " + known, arch, ""});
+  Throw(ErrorCode::kInvalidArgument,
+        ErrorContext{"make-model", "--arch", "one of " + known, arch, ""});
 }
 
 }  // namespace dsvl

@@ -18,7 +18,7 @@ int64_t CountOccurrences(std::string_view s, std::string_view needle) {
 ChatRole ParseChatRole(std::string_view role) {
   if (role == "user" || role == "User" || role == "<|User|>") return ChatRole::kUser;
   if (role == "assistant" || role == "Assistant" || role == "<|Assistant|>") return ChatRole::kAssistant;
-  if (role == "system") return ChatRole::kSystem;
+  if (role == "system" || role == "deepseekapi-sys") return ChatRole::kSystem;  // VL2 accepts both
   Throw(ErrorCode::kInvalidArgument,
         ErrorContext{"message", "role", "\"system\", \"user\" or \"assistant\"", std::string(role), ""});
 }
@@ -33,12 +33,47 @@ const char* DefaultSystemPrompt(ModelFamily family) {
          "that the user provides, and assist the user with a variety of tasks using natural language.";
 }
 
+namespace {
+
+// Python's str.isspace() set: ASCII \t\n\v\f\r, \x1c-\x1f and space, plus U+0085, U+00A0,
+// U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F and U+3000 (the ideographic space CJK input
+// methods type). Returns the byte length of the whitespace character at s[i], 0 if there is none.
+size_t WhitespaceAt(std::string_view s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char c = b(0);
+  if (c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F)) return 1;
+  if (c == 0xC2 && i + 1 < s.size() && (b(1) == 0x85 || b(1) == 0xA0)) return 2;
+  if (i + 2 >= s.size()) return 0;
+  if (c == 0xE1 && b(1) == 0x9A && b(2) == 0x80) return 3;  // U+1680
+  if (c == 0xE2 && b(1) == 0x80 && (b(2) <= 0x8A || b(2) == 0xA8 || b(2) == 0xA9 || b(2) == 0xAF)) return 3;
+  if (c == 0xE2 && b(1) == 0x81 && b(2) == 0x9F) return 3;  // U+205F
+  if (c == 0xE3 && b(1) == 0x80 && b(2) == 0x80) return 3;  // U+3000
+  return 0;
+}
+
+// Start of the UTF-8 character that ends at s[end - 1].
+size_t CharStart(std::string_view s, size_t end) {
+  size_t i = end - 1;
+  while (i > 0 && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80 && end - i < 4) --i;
+  return i;
+}
+
+}  // namespace
+
 std::string_view StripWhitespace(std::string_view s) {
-  constexpr std::string_view kSpace = " \t\n\r\v\f";
-  const size_t b = s.find_first_not_of(kSpace);
-  if (b == std::string_view::npos) return {};
-  const size_t e = s.find_last_not_of(kSpace);
-  return s.substr(b, e - b + 1);
+  size_t b = 0;
+  while (b < s.size()) {
+    const size_t n = WhitespaceAt(s, b);
+    if (n == 0) break;
+    b += n;
+  }
+  size_t e = s.size();
+  while (e > b) {
+    const size_t start = CharStart(s, e);
+    if (start < b || WhitespaceAt(s, start) != e - start) break;
+    e = start;
+  }
+  return s.substr(b, e - b);
 }
 
 std::string TextWithImageTags(ModelFamily family, const ChatMessage& message) {

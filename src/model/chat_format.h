@@ -34,7 +34,8 @@ const char* ImageTag(ModelFamily family);
 // The system prompt VLChatProcessor always uses (VL1); VL2's template has none.
 const char* DefaultSystemPrompt(ModelFamily family);
 
-// Python str.strip() for the whitespace prompts contain.
+// Python str.strip(): removes the characters str.isspace() accepts (ASCII and Unicode spaces, e.g.
+// U+00A0 and the ideographic space U+3000) from both ends.
 std::string_view StripWhitespace(std::string_view s);
 
 // The message text with image tags: validated against num_images (a message must either tag every

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "dsvl/error.h"
 #include "text/tokenizer.h"
 
 namespace dsvl {
@@ -64,10 +65,13 @@ GenerationOutput Generate(LanguageModel& lm, ThreadPool& pool, KvCache& cache, c
   StopMatcher stops(config.stop_strings);
 
   GenerationOutput out;
-  out.ids.reserve(config.max_new_tokens);
-  if (config.logprobs > 0) out.logprobs.reserve(config.max_new_tokens);
+  DSVL_CHECK(static_cast<int64_t>(logits.size()) == vocab, "logits must hold one row of the vocabulary");
+  // A negative budget generates nothing (and must not reach reserve()).
+  const int64_t budget = std::max<int64_t>(0, config.max_new_tokens);
+  out.ids.reserve(budget);
+  if (config.logprobs > 0) out.logprobs.reserve(budget);
   std::vector<int64_t> history(config.penalty_prefix);
-  history.reserve(history.size() + config.max_new_tokens);
+  history.reserve(history.size() + budget);
   std::vector<float> embed(hidden);
   std::vector<int64_t> scratch;
   std::vector<TopLogprob> top;
@@ -77,7 +81,7 @@ GenerationOutput Generate(LanguageModel& lm, ThreadPool& pool, KvCache& cache, c
   // With logprobs the sampler's in-place edits would hide the raw logits, so keep a copy.
   std::vector<float> raw(config.logprobs > 0 ? vocab : 0);
 
-  for (int64_t step = 0; step < config.max_new_tokens; ++step) {
+  for (int64_t step = 0; step < budget; ++step) {
     StepLogprobs* lp = nullptr;
     if (config.logprobs > 0) {
       std::copy(logits.begin(), logits.end(), raw.begin());
@@ -89,10 +93,11 @@ GenerationOutput Generate(LanguageModel& lm, ThreadPool& pool, KvCache& cache, c
     }
     const int64_t chosen = sampler.Sample(logits.data(), history.data(), static_cast<int64_t>(history.size()));
     if (lp) {
-      // log_softmax(raw)[chosen] = raw[chosen] - logZ, with logZ from the best entry.
-      const float log_z = raw[top[0].id] - top[0].logprob;
+      // log_softmax(raw)[chosen]: the top-k entry when the chosen id is one (so the two agree to
+      // the bit), else raw[chosen] - logZ with logZ recovered from the best entry.
       lp->id = chosen;
-      lp->logprob = raw[chosen] - log_z;
+      const auto it = std::find_if(top.begin(), top.end(), [chosen](const TopLogprob& t) { return t.id == chosen; });
+      lp->logprob = it != top.end() ? it->logprob : raw[chosen] - (raw[top[0].id] - top[0].logprob);
     }
     out.ids.push_back(chosen);
     history.push_back(chosen);
@@ -114,7 +119,7 @@ GenerationOutput Generate(LanguageModel& lm, ThreadPool& pool, KvCache& cache, c
       out.finish_reason = FinishReason::kStop;
       break;
     }
-    if (step + 1 == config.max_new_tokens) break;
+    if (step + 1 == budget) break;
     if (cache.size() >= cache.capacity()) break;  // context full: finish as "length"
 
     lm.Embed(&chosen, 1, embed.data());

@@ -18,8 +18,8 @@ using json = nlohmann::json;
 using ojson = nlohmann::ordered_json;
 
 // The config as the files state it, without looking at the weights: the manifest built from it is
-// then an independent expectation of what the weights must be (LoadModelConfig takes some widths from
-// the weights, which would make a wrong shape look right). Same files as LoadModelConfig.
+// then an independent expectation of what the weights must be (LoadModelConfig takes some widths
+// from the weights, which would make a wrong shape look right). Same files as LoadModelConfig.
 ModelConfig ConfigFromFiles(const fs::path& root) {
   const json config = ReadJsonFile((root / "config.json").string());
   const bool vl1 = config.is_object() && config.value("model_type", "") == "multi_modality";
@@ -27,9 +27,11 @@ ModelConfig ConfigFromFiles(const fs::path& root) {
   std::error_code ec;
   std::optional<json> processor, tiny_arch;
   if (fs::exists(proc_path, ec)) processor = ReadJsonFile(proc_path.string());
-  if (fs::exists(root / "tiny_arch.json", ec)) tiny_arch = ReadJsonFile((root / "tiny_arch.json").string());
-  ModelConfig c = ParseModelConfig((root / "config.json").string(), config, processor ? &*processor : nullptr,
-                                   tiny_arch ? &*tiny_arch : nullptr, nullptr);
+  if (fs::exists(root / "tiny_arch.json", ec))
+    tiny_arch = ReadJsonFile((root / "tiny_arch.json").string());
+  ModelConfig c =
+      ParseModelConfig((root / "config.json").string(), config, processor ? &*processor : nullptr,
+                       tiny_arch ? &*tiny_arch : nullptr, nullptr);
   c.dir = root.string();
   return c;
 }
@@ -37,37 +39,51 @@ ModelConfig ConfigFromFiles(const fs::path& root) {
 std::string Count(int64_t n) {
   char buf[32];
   const double v = static_cast<double>(n);
-  if (n >= 1000000000) std::snprintf(buf, sizeof buf, "%.2fB", v / 1e9);
-  else if (n >= 1000000) std::snprintf(buf, sizeof buf, "%.1fM", v / 1e6);
-  else if (n >= 1000) std::snprintf(buf, sizeof buf, "%.1fK", v / 1e3);
-  else std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(n));
+  if (n >= 1000000000)
+    std::snprintf(buf, sizeof buf, "%.2fB", v / 1e9);
+  else if (n >= 1000000)
+    std::snprintf(buf, sizeof buf, "%.1fM", v / 1e6);
+  else if (n >= 1000)
+    std::snprintf(buf, sizeof buf, "%.1fK", v / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(n));
   return buf;
 }
 
 std::string Bytes(uint64_t n) {
   char buf[32];
   const double v = static_cast<double>(n);
-  if (n >= (uint64_t{1} << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", v / (1u << 30));
-  else if (n >= (uint64_t{1} << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", v / (1u << 20));
-  else if (n >= 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", v / 1024);
-  else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(n));
+  if (n >= (uint64_t{1} << 30))
+    std::snprintf(buf, sizeof buf, "%.2f GiB", v / (1u << 30));
+  else if (n >= (uint64_t{1} << 20))
+    std::snprintf(buf, sizeof buf, "%.1f MiB", v / (1u << 20));
+  else if (n >= 1024)
+    std::snprintf(buf, sizeof buf, "%.1f KiB", v / 1024);
+  else
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(n));
   return buf;
 }
 
 const char* TopkName(MoeTopkMethod m) {
   switch (m) {
-    case MoeTopkMethod::kGreedy: return "greedy";
-    case MoeTopkMethod::kGroupLimitedGreedy: return "group_limited_greedy";
-    case MoeTopkMethod::kNoauxTc: return "noaux_tc";
+    case MoeTopkMethod::kGreedy:
+      return "greedy";
+    case MoeTopkMethod::kGroupLimitedGreedy:
+      return "group_limited_greedy";
+    case MoeTopkMethod::kNoauxTc:
+      return "noaux_tc";
   }
   return "?";
 }
 
 const char* ProjectorName(ProjectorType t) {
   switch (t) {
-    case ProjectorType::kMlpGelu: return "mlp_gelu";
-    case ProjectorType::kLowHighHybridSplitMlpGelu: return "low_high_hybrid_split_mlp_gelu";
-    case ProjectorType::kDownsampleMlpGelu: return "downsample_mlp_gelu";
+    case ProjectorType::kMlpGelu:
+      return "mlp_gelu";
+    case ProjectorType::kLowHighHybridSplitMlpGelu:
+      return "low_high_hybrid_split_mlp_gelu";
+    case ProjectorType::kDownsampleMlpGelu:
+      return "downsample_mlp_gelu";
   }
   return "?";
 }
@@ -117,25 +133,27 @@ ojson LanguageJson(const LlmConfig& l, ModelFamily family) {
 
 std::string LanguageText(const LlmConfig& l, ModelFamily family) {
   std::ostringstream s;
-  s << (family == ModelFamily::kDeepSeekVL ? "Llama" : "DeepseekV2") << ": " << l.num_layers << " layers, hidden "
-    << l.hidden_size << ", " << l.num_heads << " heads, ";
+  s << (family == ModelFamily::kDeepSeekVL ? "Llama" : "DeepseekV2") << ": " << l.num_layers
+    << " layers, hidden " << l.hidden_size << ", " << l.num_heads << " heads, ";
   if (l.attention == AttentionKind::kMla) {
-    s << "MLA (q_lora " << (l.mla.q_lora_rank > 0 ? std::to_string(l.mla.q_lora_rank) : "none") << ", kv_lora "
-      << l.mla.kv_lora_rank << ", qk " << l.mla.qk_nope_head_dim << "+" << l.mla.qk_rope_head_dim << " rope, v "
-      << l.mla.v_head_dim << ")";
+    s << "MLA (q_lora " << (l.mla.q_lora_rank > 0 ? std::to_string(l.mla.q_lora_rank) : "none")
+      << ", kv_lora " << l.mla.kv_lora_rank << ", qk " << l.mla.qk_nope_head_dim << "+"
+      << l.mla.qk_rope_head_dim << " rope, v " << l.mla.v_head_dim << ")";
   } else {
     s << "MHA (" << l.num_kv_heads << " kv heads, head dim " << l.head_dim << ")";
   }
   s << ", vocab " << l.vocab_size;
   if (l.moe.n_routed_experts > 0) {
     const MoeConfig& m = l.moe;
-    s << "\n              MoE: " << m.n_routed_experts << " routed experts (width " << m.moe_intermediate_size
-      << "), top-" << m.experts_per_token << ", " << m.n_shared_experts << " shared, gate "
-      << (m.scoring == MoeScoring::kSigmoid ? "sigmoid" : "softmax") << " " << TopkName(m.topk_method);
+    s << "\n              MoE: " << m.n_routed_experts << " routed experts (width "
+      << m.moe_intermediate_size << "), top-" << m.experts_per_token << ", " << m.n_shared_experts
+      << " shared, gate " << (m.scoring == MoeScoring::kSigmoid ? "sigmoid" : "softmax") << " "
+      << TopkName(m.topk_method);
     if (m.n_group > 1) s << " (" << m.n_group << " groups, top " << m.topk_group << ")";
     if (m.norm_topk_prob) s << ", renormalised";
     if (m.routed_scaling_factor != 1.0f) s << ", scale " << m.routed_scaling_factor;
-    s << "; first " << m.first_k_dense_replace << " layer(s) dense (width " << l.intermediate_size << ")";
+    s << "; first " << m.first_k_dense_replace << " layer(s) dense (width " << l.intermediate_size
+      << ")";
   } else {
     s << ", MLP width " << l.intermediate_size;
   }
@@ -144,25 +162,28 @@ std::string LanguageText(const LlmConfig& l, ModelFamily family) {
 
 std::string SiglipText(const VitConfig& v) {
   std::ostringstream s;
-  s << "SigLIP ViT " << v.image_size << " px, patch " << v.patch_size << " (" << v.num_patches() << " tokens), width "
-    << v.width << ", " << v.layers << " layers, " << v.heads << " heads, MLP " << v.mlp_hidden << ", GELU "
-    << (v.gelu == GeluKind::kTanh ? "tanh" : "erf");
+  s << "SigLIP ViT " << v.image_size << " px, patch " << v.patch_size << " (" << v.num_patches()
+    << " tokens), width " << v.width << ", " << v.layers << " layers, " << v.heads << " heads, MLP "
+    << v.mlp_hidden << ", GELU " << (v.gelu == GeluKind::kTanh ? "tanh" : "erf");
   return s.str();
 }
 
 std::string SamText(const SamConfig& m) {
   std::ostringstream s;
-  s << "SAM ViT " << m.image_size << " px, patch " << m.patch_size << ", width " << m.width << ", " << m.depth
-    << " layers, " << m.heads << " heads, window " << m.window_size << ", neck " << m.neck_channels
-    << ", downsample " << m.downsample_channels[0] << "->" << m.downsample_channels[1];
+  s << "SAM ViT " << m.image_size << " px, patch " << m.patch_size << ", width " << m.width << ", "
+    << m.depth << " layers, " << m.heads << " heads, window " << m.window_size << ", neck "
+    << m.neck_channels << ", downsample " << m.downsample_channels[0] << "->"
+    << m.downsample_channels[1];
   return s.str();
 }
 
 std::string ProjectorText(const ProjectorConfig& p) {
   std::ostringstream s;
-  s << ProjectorName(p.type) << ", depth " << p.depth << ", input " << p.input_dim << ", n_embed " << p.n_embed;
+  s << ProjectorName(p.type) << ", depth " << p.depth << ", input " << p.input_dim << ", n_embed "
+    << p.n_embed;
   if (p.type == ProjectorType::kDownsampleMlpGelu) {
-    s << ", " << p.downsample_ratio << "x" << p.downsample_ratio << " merge, mlp_ratio " << p.mlp_ratio;
+    s << ", " << p.downsample_ratio << "x" << p.downsample_ratio << " merge, mlp_ratio "
+      << p.mlp_ratio;
   }
   return s.str();
 }
@@ -171,14 +192,18 @@ std::string ProjectorText(const ProjectorConfig& p) {
 
 const char* TensorProblemKindName(TensorProblem::Kind kind) {
   switch (kind) {
-    case TensorProblem::Kind::kMissing: return "missing";
-    case TensorProblem::Kind::kUnexpected: return "unexpected";
-    case TensorProblem::Kind::kWrongShape: return "wrong shape";
+    case TensorProblem::Kind::kMissing:
+      return "missing";
+    case TensorProblem::Kind::kUnexpected:
+      return "unexpected";
+    case TensorProblem::Kind::kWrongShape:
+      return "wrong shape";
   }
   return "?";
 }
 
-std::vector<TensorProblem> CheckTensors(const std::vector<ExpectedTensor>& manifest, const WeightStore& weights) {
+std::vector<TensorProblem> CheckTensors(const std::vector<ExpectedTensor>& manifest,
+                                        const WeightStore& weights) {
   std::vector<TensorProblem> problems;
   std::set<std::string> expected;
   for (const ExpectedTensor& t : manifest) {
@@ -187,15 +212,18 @@ std::vector<TensorProblem> CheckTensors(const std::vector<ExpectedTensor>& manif
     if (!w) {
       problems.push_back({TensorProblem::Kind::kMissing, t.name, t.shape, Shape(), ""});
     } else if (w->view.shape != t.shape) {
-      problems.push_back({TensorProblem::Kind::kWrongShape, t.name, t.shape, w->view.shape, w->file});
+      problems.push_back(
+          {TensorProblem::Kind::kWrongShape, t.name, t.shape, w->view.shape, w->file});
     }
   }
   for (const auto& [name, w] : weights.tensors()) {
-    if (!expected.count(name)) problems.push_back({TensorProblem::Kind::kUnexpected, name, Shape(), w.view.shape, w.file});
+    if (!expected.count(name))
+      problems.push_back({TensorProblem::Kind::kUnexpected, name, Shape(), w.view.shape, w.file});
   }
-  std::stable_sort(problems.begin(), problems.end(), [](const TensorProblem& a, const TensorProblem& b) {
-    return a.kind != b.kind ? a.kind < b.kind : a.name < b.name;
-  });
+  std::stable_sort(problems.begin(), problems.end(),
+                   [](const TensorProblem& a, const TensorProblem& b) {
+                     return a.kind != b.kind ? a.kind < b.kind : a.name < b.name;
+                   });
   return problems;
 }
 
@@ -238,7 +266,8 @@ std::string FormatInspectReport(const InspectReport& r) {
   std::ostringstream s;
   s << "model         " << r.dir << "\n";
   s << "family        "
-    << (c.family == ModelFamily::kDeepSeekVL ? "DeepSeek-VL (multi_modality)" : "DeepSeek-VL2 (deepseek_vl_v2)")
+    << (c.family == ModelFamily::kDeepSeekVL ? "DeepSeek-VL (multi_modality)"
+                                             : "DeepSeek-VL2 (deepseek_vl_v2)")
     << ", torch_dtype " << c.torch_dtype << "\n";
   s << "language      " << LanguageText(c.llm, c.family) << "\n";
   if (c.sam) s << "vision high   " << SamText(*c.sam) << "\n";
@@ -246,22 +275,25 @@ std::string FormatInspectReport(const InspectReport& r) {
   s << "projector     " << ProjectorText(c.projector) << "\n";
   const ParameterCounts& p = r.params;
   s << "parameters    " << Count(p.total) << " total (language " << Count(p.language) << ", vision "
-    << Count(p.vision) << ", projector " << Count(p.projector) << "; never read " << Count(p.unused) << ")";
+    << Count(p.vision) << ", projector " << Count(p.projector) << "; never read " << Count(p.unused)
+    << ")";
   if (p.active != p.total) s << ", active per token " << Count(p.active);
   s << "\n";
   for (const auto& [name, d] : r.dtypes) {
-    s << "dtype         " << name << ": " << d.tensors << " tensors, " << Count(d.params) << " params, "
-      << Bytes(d.bytes) << "\n";
+    s << "dtype         " << name << ": " << d.tensors << " tensors, " << Count(d.params)
+      << " params, " << Bytes(d.bytes) << "\n";
   }
-  s << "files         " << r.weight_files.size() << " weight file(s), " << Bytes(r.file_bytes) << "\n";
-  s << "tensors       " << r.manifest.size() << " expected, " << r.checkpoint_tensors << " in checkpoint ("
-    << Count(r.checkpoint_params) << " params): ";
+  s << "files         " << r.weight_files.size() << " weight file(s), " << Bytes(r.file_bytes)
+    << "\n";
+  s << "tensors       " << r.manifest.size() << " expected, " << r.checkpoint_tensors
+    << " in checkpoint (" << Count(r.checkpoint_params) << " params): ";
   if (r.problems.empty()) {
     s << "all present with the expected shapes\n";
   } else {
     size_t counts[3] = {0, 0, 0};
     for (const auto& q : r.problems) ++counts[static_cast<int>(q.kind)];
-    s << counts[0] << " missing, " << counts[1] << " unexpected, " << counts[2] << " with a wrong shape\n";
+    s << counts[0] << " missing, " << counts[1] << " unexpected, " << counts[2]
+      << " with a wrong shape\n";
     for (const auto& q : r.problems) {
       switch (q.kind) {
         case TensorProblem::Kind::kMissing:
@@ -291,27 +323,44 @@ ojson InspectReportJson(const InspectReport& r) {
   j["language"] = LanguageJson(c.llm, c.family);
   ojson vision = ojson::object();
   if (c.sam) {
-    vision["sam"] = {{"image_size", c.sam->image_size}, {"patch_size", c.sam->patch_size}, {"width", c.sam->width},
-                     {"layers", c.sam->depth},          {"heads", c.sam->heads},           {"window_size", c.sam->window_size},
-                     {"neck_channels", c.sam->neck_channels},
-                     {"downsample_channels", {c.sam->downsample_channels[0], c.sam->downsample_channels[1]}}};
+    vision["sam"] = {
+        {"image_size", c.sam->image_size},
+        {"patch_size", c.sam->patch_size},
+        {"width", c.sam->width},
+        {"layers", c.sam->depth},
+        {"heads", c.sam->heads},
+        {"window_size", c.sam->window_size},
+        {"neck_channels", c.sam->neck_channels},
+        {"downsample_channels", {c.sam->downsample_channels[0], c.sam->downsample_channels[1]}}};
   }
   if (c.siglip) {
-    vision["siglip"] = {{"image_size", c.siglip->image_size}, {"patch_size", c.siglip->patch_size},
-                        {"width", c.siglip->width},           {"layers", c.siglip->layers},
-                        {"heads", c.siglip->heads},           {"mlp_hidden", c.siglip->mlp_hidden},
+    vision["siglip"] = {{"image_size", c.siglip->image_size},
+                        {"patch_size", c.siglip->patch_size},
+                        {"width", c.siglip->width},
+                        {"layers", c.siglip->layers},
+                        {"heads", c.siglip->heads},
+                        {"mlp_hidden", c.siglip->mlp_hidden},
                         {"gelu", c.siglip->gelu == GeluKind::kTanh ? "tanh" : "erf"}};
   }
   j["vision"] = vision;
-  j["projector"] = {{"type", ProjectorName(c.projector.type)}, {"depth", c.projector.depth},
-                    {"input_dim", c.projector.input_dim},      {"n_embed", c.projector.n_embed},
-                    {"mlp_ratio", c.projector.mlp_ratio},      {"downsample_ratio", c.projector.downsample_ratio}};
+  j["projector"] = {{"type", ProjectorName(c.projector.type)},
+                    {"depth", c.projector.depth},
+                    {"input_dim", c.projector.input_dim},
+                    {"n_embed", c.projector.n_embed},
+                    {"mlp_ratio", c.projector.mlp_ratio},
+                    {"downsample_ratio", c.projector.downsample_ratio}};
   const ParameterCounts& p = r.params;
-  j["parameters"] = {{"total", p.total},         {"active_per_token", p.active}, {"language", p.language},
-                     {"vision", p.vision},       {"projector", p.projector},     {"unused", p.unused},
-                     {"routed_experts", p.routed_experts}, {"checkpoint", r.checkpoint_params}};
+  j["parameters"] = {{"total", p.total},
+                     {"active_per_token", p.active},
+                     {"language", p.language},
+                     {"vision", p.vision},
+                     {"projector", p.projector},
+                     {"unused", p.unused},
+                     {"routed_experts", p.routed_experts},
+                     {"checkpoint", r.checkpoint_params}};
   ojson dtypes = ojson::object();
-  for (const auto& [name, d] : r.dtypes) dtypes[name] = {{"tensors", d.tensors}, {"params", d.params}, {"bytes", d.bytes}};
+  for (const auto& [name, d] : r.dtypes)
+    dtypes[name] = {{"tensors", d.tensors}, {"params", d.params}, {"bytes", d.bytes}};
   j["dtypes"] = dtypes;
   j["files"] = r.weight_files;
   j["file_bytes"] = r.file_bytes;

@@ -5,10 +5,9 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "dsvl/tensor.h"
 #include "model/model_config.h"
@@ -29,7 +28,8 @@ struct TensorProblem {
 const char* TensorProblemKindName(TensorProblem::Kind kind);
 
 // Compares a checkpoint's tensors with the manifest. Problems are sorted by kind, then name.
-std::vector<TensorProblem> CheckTensors(const std::vector<ExpectedTensor>& manifest, const WeightStore& weights);
+std::vector<TensorProblem> CheckTensors(const std::vector<ExpectedTensor>& manifest,
+                                        const WeightStore& weights);
 
 struct DTypeStats {
   int64_t tensors = 0;
@@ -41,20 +41,22 @@ struct InspectReport {
   std::string dir;
   ModelConfig config;  // from the config files alone (the weights are what is being checked)
   std::vector<ExpectedTensor> manifest;
-  ParameterCounts params;              // of the manifest
+  ParameterCounts params;  // of the manifest
   int64_t checkpoint_tensors = 0;
-  int64_t checkpoint_params = 0;       // sum over the file's tensors
+  int64_t checkpoint_params = 0;             // sum over the file's tensors
   std::map<std::string, DTypeStats> dtypes;  // by safetensors dtype name
-  uint64_t file_bytes = 0;             // all weight files together
+  uint64_t file_bytes = 0;                   // all weight files together
   std::vector<std::string> weight_files;
   std::vector<TensorProblem> problems;
-  // LoadModelConfig (what the engine runs) failing on these files, e.g. weights contradicting config.
+  // LoadModelConfig (what the engine runs) failing on these files, e.g. weights contradicting
+  // config.
   std::string load_error;
 
   bool ok() const { return problems.empty() && load_error.empty(); }
 };
 
-// Throws dsvl::Error when the directory cannot be read at all (no config.json, corrupt safetensors).
+// Throws dsvl::Error when the directory cannot be read at all (no config.json, corrupt
+// safetensors).
 InspectReport InspectModel(const std::string& dir);
 
 std::string FormatInspectReport(const InspectReport& report);

@@ -1,12 +1,10 @@
 #include "model/make_model.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "core/mapped_file.h"
@@ -20,9 +18,9 @@ namespace {
 namespace fs = std::filesystem;
 using ojson = nlohmann::ordered_json;
 
-// Weights: uniform with the standard deviation of the usual N(0, 0.02) init (half-width 0.02*sqrt(3)).
-// Uniform is cheaper than Gaussian and keeps every value bounded, so activations of a random model stay
-// finite through dozens of layers.
+// Weights: uniform with the standard deviation of the usual N(0, 0.02) init (half-width
+// 0.02*sqrt(3)). Uniform is cheaper than Gaussian and keeps every value bounded, so activations of
+// a random model stay finite through dozens of layers.
 constexpr float kWeightHalfWidth = 0.02f * 1.7320508f;
 constexpr size_t kChunkElems = size_t{1} << 20;
 
@@ -66,13 +64,17 @@ void WriteJson(const fs::path& path, const ojson& j) {
   if (!out) Throw(ErrorCode::kIo, ErrorContext{path.string(), "", "", "", "cannot create"});
   const std::string text = j.dump(2) + "\n";
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  if (!out) Throw(ErrorCode::kIo, ErrorContext{path.string(), "", "", "", "write failed (disk full?)"});
+  if (!out)
+    Throw(ErrorCode::kIo, ErrorContext{path.string(), "", "", "", "write failed (disk full?)"});
 }
 
-size_t TensorBytes(const ExpectedTensor& t, DType dtype) { return DTypeBytes(dtype, t.shape.numel()); }
+size_t TensorBytes(const ExpectedTensor& t, DType dtype) {
+  return DTypeBytes(dtype, t.shape.numel());
+}
 
 // Fills `out` (bf16 or f32 elements) with the next `n` values of tensor t.
-void GenerateChunk(const ExpectedTensor& t, DType dtype, Rng& rng, size_t n, std::vector<uint8_t>& out) {
+void GenerateChunk(const ExpectedTensor& t, DType dtype, Rng& rng, size_t n,
+                   std::vector<uint8_t>& out) {
   out.resize(DTypeBytes(dtype, static_cast<int64_t>(n)));
   auto put = [&](size_t i, float v) {
     if (dtype == DType::kF32) {
@@ -110,24 +112,29 @@ std::string SafetensorsHeader(const std::vector<const ExpectedTensor*>& tensors,
     ojson shape = ojson::array();
     for (int i = 0; i < t->shape.rank; ++i) shape.push_back(t->shape[i]);
     const uint64_t n = TensorBytes(*t, dtype);
-    header[t->name] = {{"dtype", DTypeName(dtype)}, {"shape", shape}, {"data_offsets", {offset, offset + n}}};
+    header[t->name] = {
+        {"dtype", DTypeName(dtype)}, {"shape", shape}, {"data_offsets", {offset, offset + n}}};
     offset += n;
   }
   std::string h = header.dump();
-  while (h.size() % 8 != 0) h.push_back(' ');  // tensor data 8-byte aligned, as safetensors writes it
+  while (h.size() % 8 != 0)
+    h.push_back(' ');  // tensor data 8-byte aligned, as safetensors writes it
   return h;
 }
 
-void WriteShard(const fs::path& path, const std::vector<const ExpectedTensor*>& tensors, DType dtype, uint64_t seed,
-                uint64_t& done, uint64_t total, const WriteProgress& progress) {
+void WriteShard(const fs::path& path, const std::vector<const ExpectedTensor*>& tensors,
+                DType dtype, uint64_t seed, uint64_t& done, uint64_t total,
+                const WriteProgress& progress) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) Throw(ErrorCode::kIo, ErrorContext{path.string(), "", "", "", "cannot create"});
   auto check = [&] {
-    if (!out) Throw(ErrorCode::kIo, ErrorContext{path.string(), "", "", "", "write failed (disk full?)"});
+    if (!out)
+      Throw(ErrorCode::kIo, ErrorContext{path.string(), "", "", "", "write failed (disk full?)"});
   };
   const std::string header = SafetensorsHeader(tensors, dtype);
   char len[8];
-  for (int i = 0; i < 8; ++i) len[i] = static_cast<char>((static_cast<uint64_t>(header.size()) >> (8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i)
+    len[i] = static_cast<char>((static_cast<uint64_t>(header.size()) >> (8 * i)) & 0xff);
   out.write(len, 8);
   out.write(header.data(), static_cast<std::streamsize>(header.size()));
   check();
@@ -139,7 +146,8 @@ void WriteShard(const fs::path& path, const std::vector<const ExpectedTensor*>& 
     for (size_t begin = 0; begin < numel; begin += kChunkElems) {
       const size_t n = std::min(kChunkElems, numel - begin);
       GenerateChunk(*t, dtype, rng, n, chunk);
-      out.write(reinterpret_cast<const char*>(chunk.data()), static_cast<std::streamsize>(chunk.size()));
+      out.write(reinterpret_cast<const char*>(chunk.data()),
+                static_cast<std::streamsize>(chunk.size()));
       check();
       done += chunk.size();
       if (progress) progress(done, total, file);
@@ -155,11 +163,14 @@ std::string ShardName(size_t i, size_t n) {
   return buf;
 }
 
-nlohmann::json ToJson(const ojson& j) { return j.is_null() ? nlohmann::json() : nlohmann::json::parse(j.dump()); }
+nlohmann::json ToJson(const ojson& j) {
+  return j.is_null() ? nlohmann::json() : nlohmann::json::parse(j.dump());
+}
 
 ModelConfig ConfigFromPreset(const ArchPreset& p) {
   const nlohmann::json config = ToJson(p.config);
-  const nlohmann::json processor = ToJson(p.family == ModelFamily::kDeepSeekVL ? p.preprocessor : p.processor);
+  const nlohmann::json processor =
+      ToJson(p.family == ModelFamily::kDeepSeekVL ? p.preprocessor : p.processor);
   const nlohmann::json tiny_arch = ToJson(p.tiny_arch);
   return ParseModelConfig(p.arch + " preset config.json", config, &processor,
                           p.tiny_arch.is_null() ? nullptr : &tiny_arch, nullptr);
@@ -186,17 +197,19 @@ TokenizerFile MakeTokenizer(const MakeModelOptions& o, const ArchPreset& p) {
     SyntheticTokenizerSpec spec;
     spec.style = p.tokenizer_style;
     spec.specials = p.specials;
-    // Tiny: BPE ids below 500 and the specials from 500, like the fixtures. Full size: a 1024-id BPE
-    // vocabulary; the specials sit at the real ids above it (unused ids in between are fine).
-    spec.model_vocab_end = p.vocab_size <= 512 ? 500 : 1024;
-    const ojson tok = BuildSyntheticTokenizer(spec);
-    return {tok.dump(2) + "\n", MaxTokenId(tok)};
+    // The real vocabulary's extent, so every id lines up with the real model's (at full size the
+    // BPE part is small and the rest are fillers).
+    spec.model_vocab_end = p.tokenizer_vocab_end;
+    const nlohmann::json tok = BuildSyntheticTokenizer(spec);
+    return {tok.dump(p.tiny ? 2 : -1) + "\n", MaxTokenId(tok)};
   }
   std::error_code ec;
   std::string path = o.tokenizer;
   if (fs::is_directory(path, ec)) path = (fs::path(path) / "tokenizer.json").string();
-  nlohmann::json tok = nlohmann::json::parse(ReadFileToString(path), nullptr, /*allow_exceptions=*/false);
-  if (tok.is_discarded()) Throw(ErrorCode::kCorruptData, ErrorContext{path, "", "valid JSON", "a parse error", ""});
+  nlohmann::json tok =
+      nlohmann::json::parse(ReadFileToString(path), nullptr, /*allow_exceptions=*/false);
+  if (tok.is_discarded())
+    Throw(ErrorCode::kCorruptData, ErrorContext{path, "", "valid JSON", "a parse error", ""});
   AddSpecialTokens(tok, p.specials, path);
   // Compact: a real tokenizer.json is megabytes, and indentation would double it.
   return {tok.dump(), MaxTokenId(tok)};
@@ -208,11 +221,13 @@ ModelConfig PresetModelConfig(const std::string& arch, bool tiny, DType dtype) {
   return ConfigFromPreset(GetArchPreset(arch, tiny, /*real_token_ids=*/false, dtype));
 }
 
-WrittenCheckpoint WriteRandomCheckpoint(const std::string& dir, const std::vector<ExpectedTensor>& manifest,
-                                        DType dtype, uint64_t seed, uint64_t max_shard_bytes,
+WrittenCheckpoint WriteRandomCheckpoint(const std::string& dir,
+                                        const std::vector<ExpectedTensor>& manifest, DType dtype,
+                                        uint64_t seed, uint64_t max_shard_bytes,
                                         const WriteProgress& progress) {
   if (dtype != DType::kBF16 && dtype != DType::kF32 && dtype != DType::kF16) {
-    Throw(ErrorCode::kInvalidArgument, ErrorContext{dir, "dtype", "BF16, F32 or F16", DTypeName(dtype), ""});
+    Throw(ErrorCode::kInvalidArgument,
+          ErrorContext{dir, "dtype", "BF16, F32 or F16", DTypeName(dtype), ""});
   }
   // Plan the shards first: greedy in manifest order, so a layer's tensors stay together.
   std::vector<std::vector<const ExpectedTensor*>> shards(1);
@@ -231,8 +246,9 @@ WrittenCheckpoint WriteRandomCheckpoint(const std::string& dir, const std::vecto
   std::error_code ec;
   const fs::space_info space = fs::space(root, ec);
   if (!ec && space.available < total + (uint64_t{1} << 20)) {
-    Throw(ErrorCode::kIo, ErrorContext{dir, "free disk space", "at least " + std::to_string(total) + " bytes",
-                                       std::to_string(space.available) + " bytes", ""});
+    Throw(ErrorCode::kIo,
+          ErrorContext{dir, "free disk space", "at least " + std::to_string(total) + " bytes",
+                       std::to_string(space.available) + " bytes", ""});
   }
   WrittenCheckpoint written;
   written.bytes = total;
@@ -258,8 +274,11 @@ WrittenCheckpoint WriteRandomCheckpoint(const std::string& dir, const std::vecto
 }
 
 MakeModelResult MakeModel(const MakeModelOptions& o) {
-  if (o.out_dir.empty()) Throw(ErrorCode::kInvalidArgument, ErrorContext{"make-model", "--out", "a directory", "empty", ""});
-  const ArchPreset preset = GetArchPreset(o.arch, o.tiny, /*real_token_ids=*/!o.tokenizer.empty(), o.dtype);
+  if (o.out_dir.empty())
+    Throw(ErrorCode::kInvalidArgument,
+          ErrorContext{"make-model", "--out", "a directory", "empty", ""});
+  const ArchPreset preset =
+      GetArchPreset(o.arch, o.tiny, /*real_token_ids=*/!o.tokenizer.empty(), o.dtype);
   MakeModelResult result;
   result.config = ConfigFromPreset(preset);
   const std::vector<ExpectedTensor> manifest = ExpectedTensors(result.config);
@@ -268,10 +287,11 @@ MakeModelResult MakeModel(const MakeModelOptions& o) {
   // Build the tokenizer before touching the output directory, so a bad --tokenizer leaves it alone.
   const TokenizerFile tokenizer = MakeTokenizer(o, preset);
   if (tokenizer.max_id >= preset.vocab_size) {
-    Throw(ErrorCode::kInvalidArgument,
-          ErrorContext{o.tokenizer.empty() ? "synthetic tokenizer" : o.tokenizer, "largest token id",
-                       "below the model's vocab_size " + std::to_string(preset.vocab_size),
-                       std::to_string(tokenizer.max_id), ""});
+    Throw(
+        ErrorCode::kInvalidArgument,
+        ErrorContext{o.tokenizer.empty() ? "synthetic tokenizer" : o.tokenizer, "largest token id",
+                     "below the model's vocab_size " + std::to_string(preset.vocab_size),
+                     std::to_string(tokenizer.max_id), ""});
   }
 
   const fs::path root(o.out_dir);
@@ -293,13 +313,16 @@ MakeModelResult MakeModel(const MakeModelOptions& o) {
   {
     std::ofstream out(root / "tokenizer.json", std::ios::binary | std::ios::trunc);
     out.write(tokenizer.text.data(), static_cast<std::streamsize>(tokenizer.text.size()));
-    if (!out) Throw(ErrorCode::kIo, ErrorContext{(root / "tokenizer.json").string(), "", "", "", "write failed"});
+    if (!out)
+      Throw(ErrorCode::kIo,
+            ErrorContext{(root / "tokenizer.json").string(), "", "", "", "write failed"});
     result.files.push_back("tokenizer.json");
   }
   if (o.config_only) return result;
 
   RemoveOldWeights(root);
-  const WrittenCheckpoint w = WriteRandomCheckpoint(o.out_dir, manifest, o.dtype, o.seed, o.max_shard_bytes, o.progress);
+  const WrittenCheckpoint w =
+      WriteRandomCheckpoint(o.out_dir, manifest, o.dtype, o.seed, o.max_shard_bytes, o.progress);
   result.weight_bytes = w.bytes;
   result.files.insert(result.files.end(), w.files.begin(), w.files.end());
   result.config.dir = o.out_dir;

@@ -19,15 +19,15 @@ namespace dsvl {
 using WriteProgress = std::function<void(uint64_t done, uint64_t total, const std::string& file)>;
 
 struct MakeModelOptions {
-  std::string arch;         // see ArchNames(): deepseek-vl-1.3b, deepseek-vl-7b, deepseek-vl2-tiny, ...
-  bool tiny = false;        // hidden-64 stand-in with the same structure
+  std::string arch;   // see ArchNames(): deepseek-vl-1.3b, deepseek-vl-7b, deepseek-vl2-tiny, ...
+  bool tiny = false;  // hidden-64 stand-in with the same structure
   DType dtype = DType::kBF16;  // bf16 or f32
   uint64_t seed = 0;
-  std::string tokenizer;    // a tokenizer.json (or a directory holding one) to copy; empty: synthetic
+  std::string tokenizer;  // a tokenizer.json (or a directory holding one) to copy; empty: synthetic
   std::string out_dir;
   bool config_only = false;  // everything except the weights
   uint64_t max_shard_bytes = uint64_t{4} << 30;
-  WriteProgress progress;    // optional
+  WriteProgress progress;  // optional
 };
 
 struct MakeModelResult {
@@ -51,8 +51,9 @@ struct WrittenCheckpoint {
 // Writes `manifest` with seeded random values (TensorInit: N(0, 0.02)-like uniform, ones, zeros) in
 // `dtype` into dir, one file or shards of at most max_shard_bytes each (a tensor larger than that
 // gets a shard of its own). Each tensor's values depend only on (seed, name).
-WrittenCheckpoint WriteRandomCheckpoint(const std::string& dir, const std::vector<ExpectedTensor>& manifest,
-                                        DType dtype, uint64_t seed, uint64_t max_shard_bytes,
+WrittenCheckpoint WriteRandomCheckpoint(const std::string& dir,
+                                        const std::vector<ExpectedTensor>& manifest, DType dtype,
+                                        uint64_t seed, uint64_t max_shard_bytes,
                                         const WriteProgress& progress = {});
 
 }  // namespace dsvl

@@ -68,39 +68,75 @@ int64_t Sampler::Sample(float* logits, const int64_t* history, int64_t history_l
 
   const float inv_t = 1.0f / config_.temperature;
   for (int64_t i = 0; i < vocab_; ++i) logits[i] *= inv_t;
-
-  // Candidates sorted by logit (descending, lower id first on ties). With top-k only the k best are
-  // ordered, which keeps the common top-k sampling path cheap.
-  order_.resize(vocab_);
-  for (int64_t i = 0; i < vocab_; ++i) order_[i] = i;
   auto better = [logits](int64_t a, int64_t b) {
     return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
   };
+
   int64_t n = vocab_;
   if (config_.top_k > 0 && config_.top_k < vocab_) {
+    // Only the k best (and the ones tying the k-th: HF masks logits < the k-th largest) are ordered.
+    order_.resize(vocab_);
+    for (int64_t i = 0; i < vocab_; ++i) order_[i] = i;
     n = config_.top_k;
     std::partial_sort(order_.begin(), order_.begin() + n, order_.end(), better);
-    // HF top-k masks logits < the k-th largest, so tokens tying the k-th one survive too.
     const float kth = logits[order_[n - 1]];
     auto tail_end = std::partition(order_.begin() + n, order_.end(),
                                    [logits, kth](int64_t id) { return logits[id] >= kth; });
     const int64_t ties = tail_end - (order_.begin() + n);
     std::sort(order_.begin() + n, tail_end);
     n += ties;
+    order_.resize(n);
+    // Softmax over the survivors (the masked tokens have probability 0, as with -inf in HF).
+    probs_.resize(n);
+    const double max_logit = logits[order_[0]];
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      probs_[i] = std::exp(static_cast<double>(logits[order_[i]]) - max_logit);
+      sum += probs_[i];
+    }
+    for (int64_t i = 0; i < n; ++i) probs_[i] /= sum;
   } else {
+    // Softmax over the whole vocabulary in id order.
+    probs_.resize(vocab_);
+    float max_logit = logits[0];
+    for (int64_t i = 1; i < vocab_; ++i) max_logit = std::max(max_logit, logits[i]);
+    double sum = 0.0;
+    for (int64_t i = 0; i < vocab_; ++i) {
+      probs_[i] = std::exp(logits[i] - max_logit);  // f32 exp, as torch softmax on f32 logits
+      sum += probs_[i];
+    }
+    const double inv_sum = 1.0 / sum;
+    if (config_.top_p >= 1.0f && config_.min_p <= 0.0f) {
+      // Plain temperature sampling needs no order: draw over the ids as they are.
+      const double u = Uniform() * sum;
+      double acc = 0.0;
+      for (int64_t i = 0; i < vocab_; ++i) {
+        acc += probs_[i];
+        if (u < acc) return i;
+      }
+      return Argmax(logits, vocab_);
+    }
+    // Sorting the whole vocabulary per token would cost more than a decode step, so only the ids
+    // that can survive are sorted. top-p: an id with p <= (1 - top_p) / V has a tail mass (its own
+    // and every less likely id's) of at most V * p <= 1 - top_p, so HF removes it. min-p removes
+    // p < min_p * p_max. Half of each bound keeps the pre-filter clear of rounding; the exact tests
+    // below decide.
+    double floor_p = 0.0;
+    if (config_.top_p < 1.0f) floor_p = 0.5 * (1.0 - static_cast<double>(config_.top_p)) / static_cast<double>(vocab_);
+    if (config_.min_p > 0.0f) floor_p = std::max(floor_p, 0.5 * static_cast<double>(config_.min_p) * inv_sum);
+    order_.clear();
+    for (int64_t i = 0; i < vocab_; ++i) {
+      if (probs_[i] * inv_sum >= floor_p) order_.push_back(i);
+    }
     std::sort(order_.begin(), order_.end(), better);
+    n = static_cast<int64_t>(order_.size());
+    // probs_ becomes the candidates' probabilities in order (normalised over the whole vocabulary:
+    // the filtered ids still count in the total mass).
+    for (int64_t i = 0; i < n; ++i) {
+      probs_[i] = static_cast<double>(std::exp(logits[order_[i]] - max_logit)) * inv_sum;
+    }
+    probs_.resize(n);
   }
-  order_.resize(n);
-
-  // Softmax over the survivors (the masked tokens have probability 0, as with -inf in HF).
-  probs_.resize(n);
-  const double max_logit = logits[order_[0]];
-  double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    probs_[i] = std::exp(static_cast<double>(logits[order_[i]]) - max_logit);
-    sum += probs_[i];
-  }
-  for (int64_t i = 0; i < n; ++i) probs_[i] /= sum;
 
   if (config_.top_p < 1.0f) {
     // HF removes the tokens whose ascending cumulative mass is <= 1 - top_p, i.e. keeps the head

@@ -4,10 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace dsvl {
 
@@ -23,6 +22,7 @@ nlohmann::json RealPreTokenizerJson(PreTokenizerStyle style);
 struct SpecialTokenSpec {
   std::string content;
   int64_t id = -1;
+  bool special = true;  // false: an added token matched in text but kept by skip_special_tokens
 };
 
 struct SyntheticTokenizerSpec {
@@ -33,12 +33,17 @@ struct SyntheticTokenizerSpec {
   // (DeepSeek-V3 keeps BOS/EOS/pad at 0/1/2 in its vocabulary), then the 256 byte tokens, then one
   // token per learned merge. Must leave room for the 256 bytes.
   int64_t model_vocab_end = 512;
+  // Merges learned at most (the embedded sample supports about two thousand); the remaining
+  // vocabulary ids get filler tokens no merge produces.
+  int64_t max_merges = 768;
 };
 
 // Builds a complete tokenizer.json (HF `tokenizers` format, as the DeepSeek files: no normalizer,
 // the real Split sequence + ByteLevel pre-tokenizer, ByteLevel post-processor and decoder, BPE
-// model with "a b" merge strings). Deterministic. Throws kInvalidArgument on an impossible spec.
-nlohmann::ordered_json BuildSyntheticTokenizer(const SyntheticTokenizerSpec& spec);
+// model with "a b" merge strings). Ids are contiguous (vocabulary, then added tokens), so Hugging
+// Face `tokenizers` and dsvl give every token the same id. Deterministic. Throws kInvalidArgument
+// on an impossible spec.
+nlohmann::json BuildSyntheticTokenizer(const SyntheticTokenizerSpec& spec);
 
 // Adds `specials` to a parsed real tokenizer.json at their ids: a token already present at its id
 // is kept (and marked special); a token present at another id, or an id already used by another
@@ -49,6 +54,5 @@ void AddSpecialTokens(nlohmann::json& tokenizer, const std::vector<SpecialTokenS
 
 // Largest id in a tokenizer.json (model vocabulary and added tokens), -1 if none.
 int64_t MaxTokenId(const nlohmann::json& tokenizer);
-int64_t MaxTokenId(const nlohmann::ordered_json& tokenizer);
 
 }  // namespace dsvl

@@ -25,7 +25,8 @@ class ManifestBuilder {
     }
     out_.push_back(ExpectedTensor{name, shape, used_, init, group_, routed_expert});
   }
-  void Linear(const std::string& name, int64_t out, int64_t in, bool bias, bool routed_expert = false) {
+  void Linear(const std::string& name, int64_t out, int64_t in, bool bias,
+              bool routed_expert = false) {
     Add(name + ".weight", {out, in}, TensorInit::kNormal, routed_expert);
     if (bias) Add(name + ".bias", {out}, TensorInit::kZeros, routed_expert);
   }
@@ -33,7 +34,9 @@ class ManifestBuilder {
     Add(name + ".weight", {dim}, TensorInit::kOnes);
     Add(name + ".bias", {dim}, TensorInit::kZeros);
   }
-  void RmsNorm(const std::string& name, int64_t dim) { Add(name + ".weight", {dim}, TensorInit::kOnes); }
+  void RmsNorm(const std::string& name, int64_t dim) {
+    Add(name + ".weight", {dim}, TensorInit::kOnes);
+  }
   void SwiGlu(const std::string& name, int64_t hidden, int64_t inner, bool routed_expert = false) {
     Linear(name + ".gate_proj", inner, hidden, false, routed_expert);
     Linear(name + ".up_proj", inner, hidden, false, routed_expert);
@@ -131,16 +134,19 @@ void AddProjector(const ModelConfig& config, std::vector<ExpectedTensor>& out) {
     case ProjectorType::kMlpGelu:
       // [Linear(in, n)] + (depth-1) x [GELU, Linear(n, n)]: Linears at even indices.
       b.Linear(p + "layers.0", n, pc.input_dim, true);
-      for (int64_t k = 1; k < pc.depth; ++k) b.Linear(p + "layers." + std::to_string(2 * k), n, n, true);
+      for (int64_t k = 1; k < pc.depth; ++k)
+        b.Linear(p + "layers." + std::to_string(2 * k), n, n, true);
       break;
     case ProjectorType::kLowHighHybridSplitMlpGelu:
       // high/low up-projections to n/2 each, concatenated; then (depth-1) x [GELU, Linear(n, n)].
       b.Linear(p + "high_up_proj", n / 2, pc.input_dim, true);
       b.Linear(p + "low_up_proj", n / 2, pc.input_dim, true);
-      for (int64_t k = 1; k < pc.depth; ++k) b.Linear(p + "layers." + std::to_string(2 * k - 1), n, n, true);
+      for (int64_t k = 1; k < pc.depth; ++k)
+        b.Linear(p + "layers." + std::to_string(2 * k - 1), n, n, true);
       break;
     case ProjectorType::kDownsampleMlpGelu: {
-      // Linear(in*r*r, n*ratio), (depth-2) x [GELU, Linear(n*ratio, n*ratio)], GELU, Linear(n*ratio, n).
+      // Linear(in*r*r, n*ratio), (depth-2) x [GELU, Linear(n*ratio, n*ratio)], GELU,
+      // Linear(n*ratio, n).
       const int64_t hidden = n * pc.mlp_ratio;
       const int64_t in = pc.input_dim * pc.downsample_ratio * pc.downsample_ratio;
       b.Linear(p + "layers.0", hidden, in, true);
@@ -180,7 +186,8 @@ void AddLanguageModel(const LlmConfig& c, std::vector<ExpectedTensor>& out) {
       }
       b.Linear(attn + "kv_a_proj_with_mqa", a.kv_lora_rank + a.qk_rope_head_dim, h, false);
       b.RmsNorm(attn + "kv_a_layernorm", a.kv_lora_rank);
-      b.Linear(attn + "kv_b_proj", c.num_heads * (a.qk_nope_head_dim + a.v_head_dim), a.kv_lora_rank, false);
+      b.Linear(attn + "kv_b_proj", c.num_heads * (a.qk_nope_head_dim + a.v_head_dim),
+               a.kv_lora_rank, false);
       b.Linear(attn + "o_proj", h, c.num_heads * a.v_head_dim, false);
     } else {
       b.Linear(attn + "q_proj", c.num_heads * c.head_dim, h, false);
@@ -198,7 +205,8 @@ void AddLanguageModel(const LlmConfig& c, std::vector<ExpectedTensor>& out) {
         b.Add(mlp + ".gate.e_score_correction_bias", {moe.n_routed_experts}, TensorInit::kZeros);
       }
       for (int64_t e = 0; e < moe.n_routed_experts; ++e) {
-        b.SwiGlu(mlp + ".experts." + std::to_string(e), h, moe.moe_intermediate_size, /*routed_expert=*/true);
+        b.SwiGlu(mlp + ".experts." + std::to_string(e), h, moe.moe_intermediate_size,
+                 /*routed_expert=*/true);
       }
       if (moe.n_shared_experts > 0) {
         b.SwiGlu(mlp + ".shared_experts", h, moe.moe_intermediate_size * moe.n_shared_experts);
@@ -215,9 +223,12 @@ void AddLanguageModel(const LlmConfig& c, std::vector<ExpectedTensor>& out) {
 
 const char* TensorGroupName(TensorGroup group) {
   switch (group) {
-    case TensorGroup::kLanguage: return "language";
-    case TensorGroup::kVision: return "vision";
-    case TensorGroup::kProjector: return "projector";
+    case TensorGroup::kLanguage:
+      return "language";
+    case TensorGroup::kVision:
+      return "vision";
+    case TensorGroup::kProjector:
+      return "projector";
   }
   return "?";
 }
@@ -233,20 +244,28 @@ std::vector<ExpectedTensor> ExpectedTensors(const ModelConfig& config) {
     unused.LayerNorm("vision_model.high_layer_norm", config.sam->downsample_channels[1]);
     unused.LayerNorm("vision_model.low_layer_norm", config.siglip->width);
   }
-  AddProjector(config, out);
+  // A DeepSeek-VL config without vision_config builds no aligner either.
+  if (config.siglip) AddProjector(config, out);
   AddLanguageModel(config.llm, out);
   return out;
 }
 
-ParameterCounts CountParameters(const ModelConfig& config, const std::vector<ExpectedTensor>& manifest) {
+ParameterCounts CountParameters(const ModelConfig& config,
+                                const std::vector<ExpectedTensor>& manifest) {
   ParameterCounts c;
   for (const ExpectedTensor& t : manifest) {
     const int64_t n = t.shape.numel();
     c.total += n;
     switch (t.group) {
-      case TensorGroup::kLanguage: c.language += n; break;
-      case TensorGroup::kVision: c.vision += n; break;
-      case TensorGroup::kProjector: c.projector += n; break;
+      case TensorGroup::kLanguage:
+        c.language += n;
+        break;
+      case TensorGroup::kVision:
+        c.vision += n;
+        break;
+      case TensorGroup::kProjector:
+        c.projector += n;
+        break;
     }
     if (!t.used) c.unused += n;
     if (t.routed_expert) c.routed_experts += n;

@@ -14,7 +14,8 @@
 
 namespace dsvl {
 
-// How make-model fills a tensor with random values: weights small (std 0.02), norm scales 1, biases 0.
+// How make-model fills a tensor with random values: weights small (std 0.02), norm scales 1, biases
+// 0.
 enum class TensorInit { kNormal, kOnes, kZeros };
 
 // The top-level module a tensor belongs to (for parameter breakdowns).
@@ -23,10 +24,10 @@ enum class TensorGroup { kLanguage, kVision, kProjector };
 struct ExpectedTensor {
   std::string name;
   Shape shape;
-  bool used = true;             // false: present in the official checkpoint, never read in forward
+  bool used = true;  // false: present in the official checkpoint, never read in forward
   TensorInit init = TensorInit::kNormal;
   TensorGroup group = TensorGroup::kLanguage;
-  bool routed_expert = false;   // one routed MoE expert's weight (not active for every token)
+  bool routed_expert = false;  // one routed MoE expert's weight (not active for every token)
 };
 
 std::vector<ExpectedTensor> ExpectedTensors(const ModelConfig& config);
@@ -35,8 +36,8 @@ struct ParameterCounts {
   int64_t total = 0;
   int64_t language = 0;
   int64_t vision = 0;
-  int64_t projector = 0;  // projector / aligner plus VL2's image_newline and view_seperator
-  int64_t unused = 0;     // in the checkpoint but never read (attn_pool, high/low_layer_norm)
+  int64_t projector = 0;       // projector / aligner plus VL2's image_newline and view_seperator
+  int64_t unused = 0;          // in the checkpoint but never read (attn_pool, high/low_layer_norm)
   int64_t routed_experts = 0;  // all routed experts of all MoE layers
   // Parameters one token passes through: everything except the routed experts it is not sent to,
   // i.e. total - routed_experts * (1 - experts_per_token / n_routed_experts). Equal to total for a
@@ -44,7 +45,8 @@ struct ParameterCounts {
   int64_t active = 0;
 };
 
-ParameterCounts CountParameters(const ModelConfig& config, const std::vector<ExpectedTensor>& manifest);
+ParameterCounts CountParameters(const ModelConfig& config,
+                                const std::vector<ExpectedTensor>& manifest);
 inline ParameterCounts CountParameters(const ModelConfig& config) {
   return CountParameters(config, ExpectedTensors(config));
 }

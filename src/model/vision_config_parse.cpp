@@ -130,6 +130,7 @@ SamConfig ParseVl1Sam(const ConfigReader& p, const json* tiny_arch, const Weight
   SamConfig s;
   s.prefix = prefix;
   s.image_size = p.Int("image_size", 1024).value_or(1024);
+  s.normalize = p.Has("pixel_mean") && !p.IsNull("pixel_mean");
   s.mean = p.Triple("pixel_mean", s.mean);
   s.std = p.Triple("pixel_std", s.std);
   if (tiny_arch && tiny_arch->is_object() && tiny_arch->contains(name)) {

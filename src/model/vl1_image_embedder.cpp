@@ -79,10 +79,8 @@ class Vl1ImageEmbedder final : public ImageEmbedder {
   static void Expect(const std::string& where, ProjectorType want, ProjectorType got) {
     if (want != got) {
       Throw(ErrorCode::kCorruptData, ErrorContext{where, "aligner_config.params.projector_type",
-                                                  want == ProjectorType::kMlpGelu
-                                                      ? "mlp_gelu (CLIPVisionTower)"
-                                                      : "low_high_hybrid_split_mlp_gelu (HybridVisionTower)",
-                                                  "another type", ""});
+                                                  std::string(ProjectorTypeName(want)) + " (for this vision tower)",
+                                                  ProjectorTypeName(got), ""});
     }
   }
   void ExpectDim(const std::string& where, const char* what, int64_t dim) const {

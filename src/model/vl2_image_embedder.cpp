@@ -72,7 +72,8 @@ class Vl2ImageEmbedder final : public ImageEmbedder {
     }
     if (config.projector.type != ProjectorType::kDownsampleMlpGelu) {
       Throw(ErrorCode::kCorruptData,
-            ErrorContext{where, "projector_config.projector_type", "downsample_mlp_gelu", "another type", ""});
+            ErrorContext{where, "projector_config.projector_type", "downsample_mlp_gelu",
+                         ProjectorTypeName(config.projector.type), ""});
     }
     if (processor_.image_size() != vit_.config().image_size) {
       Throw(ErrorCode::kCorruptData,

@@ -136,7 +136,7 @@ std::unique_ptr<BpeModel> BpeModel::FromJson(const nlohmann::json& model, const 
     }
   }
 
-  bpe->merges_.reserve(raw->merges.size());
+  bpe->merges_.Reserve(raw->merges.size());
   std::string merged;
   for (size_t i = 0; i < raw->merges.size(); ++i) {
     const auto& [left, right] = raw->merges[i];
@@ -151,7 +151,7 @@ std::unique_ptr<BpeModel> BpeModel::FromJson(const nlohmann::json& model, const 
                                                   "unknown token \"" + bad + "\"", ""});
     }
     // Later duplicates overwrite earlier ones, as when HF collects the merges into a map.
-    bpe->merges_[PairKey(a, b)] = Merge{static_cast<int32_t>(i), c};
+    bpe->merges_.InsertOrAssign(a, b, BpeMerge{static_cast<int32_t>(i), c});
   }
   return bpe;
 }
@@ -217,7 +217,7 @@ void BpeModel::MergeSmall(std::vector<int32_t>& symbols) const {
   int32_t ids[kSmallWord];
   size_t n = symbols.size();
   auto fill = [&](size_t i) {
-    const Merge* m = FindMerge(symbols[i], symbols[i + 1]);
+    const BpeMerge* m = FindMerge(symbols[i], symbols[i + 1]);
     ranks[i] = m ? m->rank : INT32_MAX;
     ids[i] = m ? m->new_id : -1;
   };
@@ -255,7 +255,7 @@ void BpeModel::MergeLarge(std::vector<int32_t>& symbols) const {
   }
   auto push = [&](int32_t i) {
     if (i < 0 || next[i] < 0) return;
-    if (const Merge* m = FindMerge(symbols[i], symbols[next[i]])) queue.push({m->rank, i, m->new_id});
+    if (const BpeMerge* m = FindMerge(symbols[i], symbols[next[i]])) queue.push({m->rank, i, m->new_id});
   };
   for (int32_t i = 0; i + 1 < n; ++i) push(i);
   while (!queue.empty()) {
@@ -264,7 +264,7 @@ void BpeModel::MergeLarge(std::vector<int32_t>& symbols) const {
     // Stale entries: the left symbol was absorbed, or its right neighbour changed since the push.
     if (!alive[c.pos] || next[c.pos] < 0) continue;
     int32_t r = next[c.pos];
-    const Merge* m = FindMerge(symbols[c.pos], symbols[r]);
+    const BpeMerge* m = FindMerge(symbols[c.pos], symbols[r]);
     if (m == nullptr || m->new_id != c.new_id) continue;
     symbols[c.pos] = c.new_id;
     alive[r] = false;

@@ -13,6 +13,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "text/merge_table.h"
+
 namespace dsvl::text {
 
 // Hash/equality that let unordered_map<std::string, ...> be searched with a string_view.
@@ -47,17 +49,7 @@ class BpeModel {
   int64_t max_id() const { return static_cast<int64_t>(id_to_token_.size()) - 1; }
 
  private:
-  struct Merge {
-    int32_t rank;
-    int32_t new_id;
-  };
-  static uint64_t PairKey(int32_t a, int32_t b) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
-  }
-  const Merge* FindMerge(int32_t a, int32_t b) const {
-    auto it = merges_.find(PairKey(a, b));
-    return it == merges_.end() ? nullptr : &it->second;
-  }
+  const BpeMerge* FindMerge(int32_t a, int32_t b) const { return merges_.Find(a, b); }
   void SplitChars(std::string_view word, std::vector<int32_t>& symbols) const;
   void MergeSmall(std::vector<int32_t>& symbols) const;
   void MergeLarge(std::vector<int32_t>& symbols) const;
@@ -65,7 +57,7 @@ class BpeModel {
   StringIdMap vocab_;
   std::vector<std::string> id_to_token_;  // "" with has_id_ false for holes in the id range
   std::vector<bool> has_id_;
-  std::unordered_map<uint64_t, Merge> merges_;
+  MergeTable merges_;
   std::array<int32_t, 512> small_char_id_{};  // id of the one-character token for code points < 512
   int32_t unk_id_ = -1;
   bool fuse_unk_ = false;

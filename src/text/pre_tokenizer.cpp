@@ -33,13 +33,27 @@ struct Segment {
 void ApplyStep(const SplitStep& step, std::string_view piece, std::vector<std::pair<size_t, size_t>>& matches,
                std::vector<Segment>& segs, std::vector<std::string_view>& out) {
   matches.clear();
-  if (step.regex) {
+  if (step.fast) {
+    step.fast->FindAll(piece, matches);
+  } else if (step.regex) {
     step.regex->FindAll(piece, matches);
   } else {
     for (size_t pos = piece.find(step.literal); pos != std::string_view::npos;
          pos = piece.find(step.literal, pos + step.literal.size())) {
       matches.emplace_back(pos, pos + step.literal.size());
     }
+  }
+  if (step.behavior == SplitBehavior::kIsolated) {
+    // Every segment is kept on its own whether or not it is a match (so `invert` does not matter):
+    // emit them directly, the common case for byte-level BPE files.
+    size_t at = 0;
+    for (auto [s, e] : matches) {
+      if (s != at) out.push_back(piece.substr(at, s - at));
+      if (e != s) out.push_back(piece.substr(s, e - s));
+      at = e;
+    }
+    if (at != piece.size()) out.push_back(piece.substr(at));
+    return;
   }
   segs.clear();
   size_t prev = 0;
@@ -110,8 +124,10 @@ void ApplyStep(const SplitStep& step, std::string_view piece, std::vector<std::p
 
 }  // namespace
 
-std::unique_ptr<PreTokenizer> PreTokenizer::FromJson(const nlohmann::json& json, const std::string& where) {
+std::unique_ptr<PreTokenizer> PreTokenizer::FromJson(const nlohmann::json& json, const std::string& where,
+                                                     bool use_fast_matchers) {
   auto pt = std::make_unique<PreTokenizer>();
+  pt->use_fast_matchers_ = use_fast_matchers;
   if (json.is_null()) return pt;
   if (!json.is_object()) {
     Throw(ErrorCode::kCorruptData, ErrorContext{where, "pre_tokenizer", "object or null", json.type_name(), ""});
@@ -138,8 +154,7 @@ void PreTokenizer::AddStep(const nlohmann::json& j, const std::string& where, co
   if (type == "Split") {
     const auto& pattern = GetObject(j, "pattern", where, field);
     if (pattern.contains("Regex")) {
-      step.regex = std::make_unique<Regex>(GetString(pattern, "Regex", where, field + ".pattern"),
-                                           where + ": " + field + ".pattern.Regex");
+      SetRegex(step, GetString(pattern, "Regex", where, field + ".pattern"), where + ": " + field + ".pattern.Regex");
     } else if (pattern.contains("String")) {
       step.literal = GetString(pattern, "String", where, field + ".pattern");
       if (step.literal.empty()) {
@@ -154,7 +169,7 @@ void PreTokenizer::AddStep(const nlohmann::json& j, const std::string& where, co
   } else if (type == "Digits") {
     // HF splits on char::is_numeric (general category N); individual digits are isolated, otherwise
     // runs of digits are kept together (Contiguous).
-    step.regex = std::make_unique<Regex>(R"(\p{N})", where + ": " + field);
+    SetRegex(step, R"(\p{N})", where + ": " + field);
     step.behavior = GetBool(j, "individual_digits", where, field, false) ? SplitBehavior::kIsolated
                                                                         : SplitBehavior::kContiguous;
   } else if (type == "ByteLevel") {
@@ -165,7 +180,7 @@ void PreTokenizer::AddStep(const nlohmann::json& j, const std::string& where, co
     add_prefix_space_ = GetBool(j, "add_prefix_space", where, field, true);
     if (GetBool(j, "use_regex", where, field, true)) {
       byte_level_regex_ = std::make_unique<SplitStep>();
-      byte_level_regex_->regex = std::make_unique<Regex>(kGpt2Pattern, where + ": " + field);
+      SetRegex(*byte_level_regex_, kGpt2Pattern, where + ": " + field);
     }
     return;
   } else {
@@ -173,6 +188,11 @@ void PreTokenizer::AddStep(const nlohmann::json& j, const std::string& where, co
                                                 type, ""});
   }
   steps_.push_back(std::move(step));
+}
+
+void PreTokenizer::SetRegex(SplitStep& step, const std::string& pattern, const std::string& where) const {
+  step.regex = std::make_unique<Regex>(pattern, where);
+  if (use_fast_matchers_) step.fast = MakeSplitMatcher(pattern, *step.regex, where);
 }
 
 void PreTokenizer::Split(std::string_view text, std::string& scratch,

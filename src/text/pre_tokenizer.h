@@ -11,6 +11,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "text/regex.h"
+#include "text/split_matcher.h"
 
 namespace dsvl::text {
 
@@ -19,6 +20,7 @@ enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWith
 // One splitting step; works on byte ranges of the original text.
 struct SplitStep {
   std::unique_ptr<Regex> regex;  // set for Regex patterns and Digits
+  std::unique_ptr<SplitMatcher> fast;  // same matches as `regex`, found faster (recognised patterns only)
   std::string literal;           // set for String patterns
   SplitBehavior behavior = SplitBehavior::kIsolated;
   bool invert = false;
@@ -27,10 +29,12 @@ struct SplitStep {
 class PreTokenizer {
  public:
   // `json` is the tokenizer.json "pre_tokenizer" value (may be null); `where` names the file for
-  // errors. Unknown types throw dsvl::Error(kUnsupported) naming the field.
-  static std::unique_ptr<PreTokenizer> FromJson(const nlohmann::json& json, const std::string& where);
+  // errors. Unknown types throw dsvl::Error(kUnsupported) naming the field. use_fast_matchers=false
+  // runs every pattern through Oniguruma (the reference the fast matchers are tested against).
+  static std::unique_ptr<PreTokenizer> FromJson(const nlohmann::json& json, const std::string& where,
+                                                bool use_fast_matchers = true);
 
-  // Splits text into pieces (in order, none empty), appended to `pieces`. Pieces view `text`, or
+  // Splits valid UTF-8 text into pieces (in order, none empty), appended to `pieces`. Pieces view `text`, or
   // `scratch` where ByteLevel's add_prefix_space had to prepend a space; scratch must outlive them.
   // The pieces are raw bytes: when byte_level() is true the caller maps them to the byte-level
   // alphabet before BPE (done late so the word cache can be keyed on raw bytes). Thread-safe.
@@ -42,6 +46,8 @@ class PreTokenizer {
  private:
   void AddStep(const nlohmann::json& json, const std::string& where, const std::string& field,
                bool last);
+  void SetRegex(SplitStep& step, const std::string& pattern, const std::string& where) const;
+  bool use_fast_matchers_ = true;
   std::vector<SplitStep> steps_;        // steps before ByteLevel
   bool byte_level_ = false;
   bool add_prefix_space_ = false;

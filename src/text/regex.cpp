@@ -89,4 +89,16 @@ void Regex::FindAll(std::string_view text, std::vector<std::pair<size_t, size_t>
   }
 }
 
+size_t Regex::MatchPrefix(std::string_view text) const {
+  const auto* str = reinterpret_cast<const OnigUChar*>(text.data());
+  int r = onig_match(static_cast<OnigRegex>(regex_), str, str + text.size(), str, nullptr, ONIG_OPTION_NONE);
+  if (r == ONIG_MISMATCH) return std::string_view::npos;
+  if (r < 0) {
+    OnigUChar msg[ONIG_MAX_ERROR_MESSAGE_LEN];
+    onig_error_code_to_str(msg, r);
+    Throw(ErrorCode::kInternal, std::string("regex match failed: ") + reinterpret_cast<const char*>(msg));
+  }
+  return static_cast<size_t>(r);
+}
+
 }  // namespace dsvl::text

@@ -24,6 +24,10 @@ class Regex {
   // pattern sees `text` as the whole subject: anchors and lookarounds stop at its edges. Thread-safe.
   void FindAll(std::string_view text, std::vector<std::pair<size_t, size_t>>& out) const;
 
+  // Length of the match anchored at the start of `text` (the whole of `text` is the subject), or
+  // std::string_view::npos if the pattern does not match there. Thread-safe.
+  size_t MatchPrefix(std::string_view text) const;
+
  private:
   void* regex_ = nullptr;  // OnigRegex; kept opaque so users do not include oniguruma.h
 };

@@ -1,13 +1,15 @@
 // Pre-token → ids cache shared by all Encode calls of one Tokenizer. Real text repeats the same
 // words constantly, so most pre-tokens skip BPE entirely; this is what makes encoding fast.
+// Open addressing over flat arrays (one probe sequence, no per-entry allocation): a lookup costs a
+// hash, usually one slot compare and one memcmp.
 #pragma once
 
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "text/bpe.h"
 #include "text/tokenizer.h"
 
 namespace dsvl {
@@ -17,24 +19,28 @@ struct Tokenizer::WordCache {
   // memory bounded on adversarial input (the cache is simply dropped when full).
   static constexpr size_t kMaxWordBytes = 256;
   static constexpr size_t kMaxEntries = 1 << 18;
+  static constexpr size_t kMaxArenaBytes = 32 << 20;  // keys and ids together
 
-  bool Lookup(std::string_view word, std::vector<int64_t>& ids) {
-    if (word.size() > kMaxWordBytes) return false;
-    std::lock_guard<std::mutex> lock(mutex);
-    auto it = map.find(word);
-    if (it == map.end()) return false;
-    ids.insert(ids.end(), it->second.begin(), it->second.end());
-    return true;
-  }
-  void Insert(std::string_view word, const std::vector<int32_t>& ids) {
-    if (word.size() > kMaxWordBytes) return;
-    std::lock_guard<std::mutex> lock(mutex);
-    if (map.size() >= kMaxEntries) map.clear();
-    map.emplace(std::string(word), ids);
-  }
+  WordCache();
+  // Appends the cached ids of `word` and returns true, or returns false if it is not cached.
+  bool Lookup(std::string_view word, std::vector<int64_t>& ids);
+  void Insert(std::string_view word, const std::vector<int32_t>& ids);
 
-  std::mutex mutex;
-  std::unordered_map<std::string, std::vector<int32_t>, text::StringHash, std::equal_to<>> map;
+ private:
+  struct Slot {
+    uint64_t hash;
+    uint32_t key_at, ids_at;     // offsets into keys_ / ids_
+    uint16_t key_len, ids_len;   // key_len 0: empty slot (words are never empty)
+  };
+  size_t Find(std::string_view word, uint64_t hash) const;  // slot holding word, or the empty slot to use
+  void Grow();
+  void Clear();
+
+  std::mutex mutex_;
+  std::vector<Slot> slots_;  // size a power of two, at most half full
+  std::string keys_;
+  std::vector<int32_t> ids_;
+  size_t count_ = 0;
 };
 
 }  // namespace dsvl

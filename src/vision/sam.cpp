@@ -16,6 +16,9 @@ namespace {
 constexpr int64_t kUpsampleSide = 96;
 // LayerNorm2d's default eps (the neck never passes another).
 constexpr float kLayerNorm2dEps = 1e-6f;
+// Query rows per attention step: bounds the score buffer at kQueryRows x 4096 floats (8 MB) for the
+// 64x64 global blocks while keeping each GEMM large enough for the pool.
+constexpr int64_t kQueryRows = 512;
 
 // dst[c, r] = src[r, c] for a [rows, cols] matrix.
 void Transpose(ThreadPool& pool, const float* src, int64_t rows, int64_t cols, float* dst) {
@@ -161,42 +164,48 @@ void SamEncoder::Attend(ThreadPool& pool, const Block& blk, Buffers& buf) const 
         k = k_win;
         ldq = ldk = D;
       }
-      // scores = (q * scale) k^T
-      kernels::GemmNT(pool, SS, SS, D, q, ldq, k, ldk, scores, SS, scale);
-      // + decomposed relative positions from the UNscaled q: Rh[qy - ky + S - 1], Rw[qx - kx + S - 1];
-      // then softmax per query.
-      pool.Run((SS + 31) / 32, [&](int64_t task, int thread) {
-        float* rh = buf.thread_scratch.f32() + thread * buf.thread_stride;
-        float* rw = rh + S;
-        const int64_t i_end = std::min(SS, (task + 1) * 32);
-        for (int64_t i = task * 32; i < i_end; ++i) {
-          const int64_t qy = i / S, qx = i % S;
-          const float* qi = q + i * ldq;
-          for (int64_t t = 0; t < S; ++t) {
-            float h_acc = 0.0f, w_acc = 0.0f;
-            const float* th = rel_h + (qy - t + S - 1) * D;
-            const float* tw = rel_w + (qx - t + S - 1) * D;
-            for (int64_t c = 0; c < D; ++c) {
-              h_acc += qi[c] * th[c];
-              w_acc += qi[c] * tw[c];
+      // Query rows in chunks, so a global block's score matrix stays a few MB instead of SS^2.
+      for (int64_t i0 = 0; i0 < SS; i0 += kQueryRows) {
+        const int64_t rows = std::min(kQueryRows, SS - i0);
+        const float* q_rows = q + i0 * ldq;
+        // scores = (q * scale) k^T
+        kernels::GemmNT(pool, rows, SS, D, q_rows, ldq, k, ldk, scores, SS, scale);
+        // + decomposed relative positions from the UNscaled q: Rh[qy - ky + S - 1], Rw[qx - kx + S - 1];
+        // then softmax per query.
+        pool.Run((rows + 31) / 32, [&](int64_t task, int thread) {
+          float* rh = buf.thread_scratch.f32() + thread * buf.thread_stride;
+          float* rw = rh + S;
+          const int64_t r_end = std::min(rows, (task + 1) * 32);
+          for (int64_t r = task * 32; r < r_end; ++r) {
+            const int64_t i = i0 + r, qy = i / S, qx = i % S;
+            const float* qi = q_rows + r * ldq;
+            for (int64_t t = 0; t < S; ++t) {
+              float h_acc = 0.0f, w_acc = 0.0f;
+              const float* th = rel_h + (qy - t + S - 1) * D;
+              const float* tw = rel_w + (qx - t + S - 1) * D;
+              for (int64_t c = 0; c < D; ++c) {
+                h_acc += qi[c] * th[c];
+                w_acc += qi[c] * tw[c];
+              }
+              rh[t] = h_acc;
+              rw[t] = w_acc;
             }
-            rh[t] = h_acc;
-            rw[t] = w_acc;
+            float* row = scores + r * SS;
+            for (int64_t ky = 0; ky < S; ++ky) {
+              float* seg = row + ky * S;
+              for (int64_t kx = 0; kx < S; ++kx) seg[kx] += rh[ky] + rw[kx];
+            }
+            kernels::SoftmaxRow(row, SS);
           }
-          float* row = scores + i * SS;
-          for (int64_t ky = 0; ky < S; ++ky) {
-            float* r = row + ky * S;
-            for (int64_t kx = 0; kx < S; ++kx) r[kx] += rh[ky] + rw[kx];
-          }
-          kernels::SoftmaxRow(row, SS);
+        });
+        // out = P v: global blocks write straight into their head's columns of attn.
+        if (global) {
+          kernels::GemmNT(pool, rows, D, SS, scores, SS, vt_win, SS, attn + i0 * C + head * D, C);
+        } else {
+          kernels::GemmNT(pool, rows, D, SS, scores, SS, vt_win, SS, o_win + i0 * D, D);
         }
-      });
-      // out = P v: global blocks write straight into their head's columns of attn.
-      if (global) {
-        kernels::GemmNT(pool, SS, D, SS, scores, SS, vt_win, SS, attn + head * D, C);
-        continue;
       }
-      kernels::GemmNT(pool, SS, D, SS, scores, SS, vt_win, SS, o_win, D);
+      if (global) continue;
       for (int64_t j = 0; j < SS; ++j) {
         const int64_t gy = wy * S + j / S, gx = wx * S + j % S;
         if (gy < G && gx < G) std::copy_n(o_win + j * D, D, attn + (gy * G + gx) * C + head * D);
@@ -245,7 +254,7 @@ void SamEncoder::Forward(ThreadPool& pool, const float* pixels, float* out) cons
   buf.k_win = Tensor::Empty(DType::kF32, Shape{win_ss, D});
   buf.o_win = Tensor::Empty(DType::kF32, Shape{win_ss, D});
   buf.vt_win = Tensor::Empty(DType::kF32, Shape{D, max_ss});
-  buf.scores = Tensor::Empty(DType::kF32, Shape{max_ss, max_ss});
+  buf.scores = Tensor::Empty(DType::kF32, Shape{std::min(max_ss, kQueryRows), max_ss});
   buf.thread_stride = (2 * max_window + 15) / 16 * 16;  // each thread's slice 64-byte aligned
   buf.thread_scratch = Tensor::Empty(DType::kF32, Shape{pool.size(), buf.thread_stride});
   buf.qkv_bias.resize(static_cast<size_t>(3 * C));
@@ -255,7 +264,8 @@ void SamEncoder::Forward(ThreadPool& pool, const float* pixels, float* out) cons
   // Patch embedding (conv k=s=patch) as im2col + Linear, normalising with the tower's mean/std;
   // tokens come out NHWC, row-major over the 64x64 grid, as the official permute(0, 2, 3, 1).
   float* patches = buf.mlp.f32();
-  const std::array<float, 3> mean = config_.mean, sd = config_.std;
+  const std::array<float, 3> mean = config_.normalize ? config_.mean : std::array<float, 3>{0.0f, 0.0f, 0.0f};
+  const std::array<float, 3> sd = config_.normalize ? config_.std : std::array<float, 3>{1.0f, 1.0f, 1.0f};
   pool.ParallelFor(G, 1, [&](int64_t y0, int64_t y1) {
     for (int64_t py = y0; py < y1; ++py)
       for (int64_t px = 0; px < G; ++px) {

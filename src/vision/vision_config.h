@@ -46,6 +46,8 @@ struct SamConfig {
   int64_t neck_channels = 256;
   std::array<int64_t, 2> downsample_channels{512, 1024};
   float ln_eps = 1e-6f;
+  // CLIPVisionTower normalises only when high_res_cfg has pixel_mean (the released 7B has CLIP values).
+  bool normalize = true;
   std::array<float, 3> mean{0.48145466f, 0.4578275f, 0.40821073f};
   std::array<float, 3> std{0.26862954f, 0.26130258f, 0.27577711f};
 };

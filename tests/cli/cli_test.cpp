@@ -86,7 +86,8 @@ class Cli : public ::testing::Test {
     const json c = json::parse(f);
     std::string ids = std::to_string(bos);
     for (const json& item : c.at("prompt_spec")) {
-      ids += "," + std::to_string(item.is_string() ? image_id : item.get<int64_t>());
+      ids += ',';
+      ids += std::to_string(item.is_string() ? image_id : item.get<int64_t>());
     }
     const Ids greedy = c.at("greedy").at("ids").get<Ids>();
     return {Ids(greedy.begin(), greedy.begin() + n), ids};
@@ -151,8 +152,8 @@ TEST_F(Cli, TokenizeErrors) {
 // ---- run: official greedy ids ----------------------------------------------------------------------
 
 void CheckJsonShape(const json& j) {
-  for (const char* key : {"ids", "text", "logprobs", "prompt_tokens", "finish_reason", "timings", "peak_rss_mb",
-                          "boxes", "warnings"}) {
+  for (const char* key : {"ids", "text", "prompt_tokens", "finish_reason", "timings", "peak_rss_mb", "boxes",
+                          "warnings"}) {
     EXPECT_TRUE(j.contains(key)) << key << " missing in " << j.dump();
   }
   for (const char* key : {"load_ms", "image_encode_ms", "prefill_tok_s", "decode_tok_s"}) {
@@ -179,9 +180,14 @@ TEST_F(Cli, RunVl2TinyPromptIdsGivesTheOfficialGreedyIds) {
   ASSERT_EQ(j.at("logprobs").size(), 4u);
   for (size_t i = 0; i < 4; ++i) {
     const json& step = j.at("logprobs").at(i);
-    ASSERT_EQ(step.size(), 3u);
-    EXPECT_EQ(step.at(0).at("id"), want[i]);  // greedy: the chosen id is the most likely
-    EXPECT_LE(step.at(0).at("logprob").get<double>(), 0.0);
+    EXPECT_EQ(step.at("id"), want[i]);
+    const json& top = step.at("top");
+    ASSERT_EQ(top.size(), 3u);
+    EXPECT_EQ(top.at(0).at("id"), want[i]);  // greedy: the chosen id is the most likely
+    EXPECT_EQ(top.at(0).at("logprob"), step.at("logprob"));
+    EXPECT_LT(step.at("logprob").get<double>(), 0.0);
+    EXPECT_GE(top.at(0).at("logprob").get<double>(), top.at(1).at("logprob").get<double>());
+    EXPECT_GE(top.at(1).at("logprob").get<double>(), top.at(2).at("logprob").get<double>());
   }
   // The text is the decoded ids.
   auto tok = Tokenizer::Load(kVl2);
@@ -196,6 +202,7 @@ TEST_F(Cli, RunV1HybridPromptIdsGivesTheOfficialGreedyIds) {
   CheckJsonShape(j);
   EXPECT_EQ(j.at("ids").get<Ids>(), want);
   EXPECT_EQ(j.at("prompt_tokens"), 585);
+  EXPECT_FALSE(j.contains("logprobs"));  // only with --logprobs
 }
 
 // ---- run: text prompts -------------------------------------------------------------------------------
@@ -238,6 +245,32 @@ TEST_F(Cli, RunTextOnlyPromptV1) {
                                        DefaultSystemPrompt(ModelFamily::kDeepSeekVL), 502);
   EXPECT_EQ(j.at("prompt_tokens").get<int64_t>(), static_cast<int64_t>(ids.size()));
   EXPECT_EQ(j.at("timings").at("image_encode_ms").get<double>(), 0.0);
+}
+
+TEST_F(Cli, RunSystemPromptReplacesTheDefaultV1) {
+  const Result r = Dsvl("run -m " + Q(kV1) + " -p hello --system " + Q("Be brief.") + " -n 1 --json -t 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto tok = Tokenizer::Load(kV1);
+  ModelConfig config;
+  config.family = ModelFamily::kDeepSeekVL;
+  const Ids ids = TokenizeConversation(config, *tok, {{ChatRole::kUser, "hello", 0}}, "Be brief.", 502);
+  EXPECT_EQ(json::parse(r.out).at("prompt_tokens").get<int64_t>(), static_cast<int64_t>(ids.size()));
+  ExpectCleanFailure(Dsvl("run -m " + Q(kV1) + " --prompt-ids 500,7 --system x -n 1"), "--system");
+}
+
+TEST_F(Cli, SamplingIsReproducibleForAFixedSeed) {
+  const std::string base = "run -m " + Q(kVl2) + " -p " + Q("Tell a story.") + " -n 12 --json -t 2 --temp 1.5";
+  const Result a = Dsvl(base + " --seed 11"), b = Dsvl(base + " --seed 11"), c = Dsvl(base + " --seed 12");
+  ASSERT_EQ(a.status, 0) << a.err;
+  ASSERT_EQ(b.status, 0) << b.err;
+  ASSERT_EQ(c.status, 0) << c.err;
+  const Ids ia = json::parse(a.out).at("ids").get<Ids>();
+  EXPECT_EQ(ia, json::parse(b.out).at("ids").get<Ids>());
+  EXPECT_NE(ia, json::parse(c.out).at("ids").get<Ids>());
+  // And differs from greedy.
+  const Result g = Dsvl("run -m " + Q(kVl2) + " -p " + Q("Tell a story.") + " -n 12 --json -t 2");
+  ASSERT_EQ(g.status, 0) << g.err;
+  EXPECT_NE(ia, json::parse(g.out).at("ids").get<Ids>());
 }
 
 // ---- run: errors ----------------------------------------------------------------------------------------

@@ -58,13 +58,14 @@ void RunCase(const AttnCase& c, uint32_t seed) {
 
 TEST_P(AttentionTest, VitSelfAttentionNoMask) {
   RunCase({37, 37, 4, 4, 72, 72, false, 0}, 1);
-  RunCase({300, 300, 2, 2, 16, 16, false, 3}, 2);  // > one 256-row query block
+  RunCase({300, 300, 2, 2, 16, 16, false, 3}, 2);  // several 64-row query blocks
+  RunCase({65, 65, 2, 2, 72, 72, false, 0}, 10);    // last query block of one row
   RunCase({9, 9, 1, 1, 1024, 1024, false, 0}, 3);  // very wide heads
 }
 
 TEST_P(AttentionTest, CausalPrefill) {
   RunCase({20, 20, 3, 3, 64, 64, true, 0}, 4);
-  RunCase({270, 270, 2, 1, 24, 16, true, 5}, 5);  // GQA, Dk != Dv, crosses a query block
+  RunCase({270, 270, 2, 1, 24, 16, true, 5}, 5);  // GQA, Dk != Dv, causal across query blocks
 }
 
 TEST_P(AttentionTest, CausalWithCacheOffset) {
@@ -72,6 +73,13 @@ TEST_P(AttentionTest, CausalWithCacheOffset) {
   RunCase({1, 40, 8, 2, 64, 64, true, 0}, 7);   // decode, GQA
   RunCase({5, 41, 4, 4, 20, 36, true, 2}, 8);   // short prefill against a cache
   RunCase({3, 17, 6, 3, 80, 80, false, 0}, 9);  // decode path without mask
+}
+
+TEST_P(AttentionTest, DecodeAcrossKeyBlocks) {
+  // Decode splits keys into blocks of >= 64 and merges per-block softmax partials.
+  RunCase({1, 300, 8, 2, 64, 64, true, 0}, 11);   // 5 key blocks, 2 KV-head ranges
+  RunCase({7, 70, 4, 1, 16, 24, true, 3}, 12);    // query 0 sees no key of the second block
+  RunCase({2, 1000, 2, 2, 128, 128, false, 0}, 13);
 }
 
 DSVL_INSTANTIATE_PER_ISA(AttentionTest);

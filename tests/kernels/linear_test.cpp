@@ -26,7 +26,7 @@ struct LinearShape {
 };
 
 // Odd sizes around every blocking boundary: GEMV (M <= 4) vs GEMM, MR = 6/12, NR = 16/32, NC =
-// 64/128, KC = 256, vector widths 8/16/32 (bf16 dot) and scalar K tails.
+// 64/128, KC = 512 (K = 515), vector widths 8/16/32 (bf16 dot) and scalar K tails.
 const LinearShape kShapes[] = {
     {1, 7, 5},    {1, 33, 67},   {1, 257, 133}, {1, 100, 1},  {2, 100, 31},  {3, 515, 67},
     {4, 64, 16},  {5, 33, 67},   {6, 48, 32},   {13, 300, 129}, {17, 257, 133}, {130, 515, 67},
@@ -70,7 +70,7 @@ TEST_P(LinearTest, MatchesReferenceAtOddShapes) {
 }
 
 TEST_P(LinearTest, LargeKAcrossSeveralKBlocks) {
-  // K = 2051 spans 9 KC = 256 blocks (accumulating epilogue) with a tail; bf16 only.
+  // K = 2051 spans 5 KC = 512 blocks (accumulating epilogue) with a tail; bf16 only.
   ThreadPool pool(2);
   for (int64_t M : {1, 3, 40}) {
     const int64_t K = 2051, N = 70;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -113,9 +114,46 @@ TEST(ChatFormat, ParseChatRole) {
   EXPECT_EQ(ParseChatRole("Assistant"), ChatRole::kAssistant);
   EXPECT_EQ(ParseChatRole("<|Assistant|>"), ChatRole::kAssistant);
   EXPECT_EQ(ParseChatRole("system"), ChatRole::kSystem);
+  EXPECT_EQ(ParseChatRole("deepseekapi-sys"), ChatRole::kSystem);
   std::string what;
   EXPECT_EQ(CodeOf([] { ParseChatRole("bot"); }, &what), ErrorCode::kInvalidArgument);
   EXPECT_NE(what.find("bot"), std::string::npos) << what;
+}
+
+std::string Utf8(uint32_t cp) {
+  std::string out;
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return out;
+}
+
+TEST(ChatFormat, StripWhitespaceMatchesPythonIsspaceOnEveryCodePoint) {
+  // [c for c in range(0x110000) if chr(c).isspace()] in Python 3.
+  const std::set<uint32_t> space = {0x9,    0xa,    0xb,    0xc,    0xd,    0x1c,   0x1d,   0x1e,
+                                    0x1f,   0x20,   0x85,   0xa0,   0x1680, 0x2000, 0x2001, 0x2002,
+                                    0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a,
+                                    0x2028, 0x2029, 0x202f, 0x205f, 0x3000};
+  for (uint32_t cp = 0; cp < 0x110000; ++cp) {
+    if (cp >= 0xD800 && cp < 0xE000) continue;  // surrogates are not UTF-8
+    const std::string ch = Utf8(cp);
+    const bool stripped_end = StripWhitespace("x" + ch) == "x";
+    const bool stripped_start = StripWhitespace(ch + "x") == "x";
+    ASSERT_EQ(stripped_end, space.count(cp) == 1) << std::hex << cp;
+    ASSERT_EQ(stripped_start, space.count(cp) == 1) << std::hex << cp;
+  }
 }
 
 TEST(ChatFormat, StripWhitespaceIsPythonStrip) {
@@ -123,6 +161,17 @@ TEST(ChatFormat, StripWhitespaceIsPythonStrip) {
   EXPECT_EQ(StripWhitespace("   "), "");
   EXPECT_EQ(StripWhitespace(""), "");
   EXPECT_EQ(StripWhitespace("x"), "x");
+  EXPECT_EQ(StripWhitespace("\x1c\x1f x \x1d"), "x");
+  // Unicode spaces Python strips: NBSP, NEL, U+2003, U+2028, U+202F, U+205F, U+3000, U+1680.
+  EXPECT_EQ(StripWhitespace("\u00a0\u0085\u2003 hi \u2028\u202f\u205f\u3000\u1680"), "hi");
+  EXPECT_EQ(StripWhitespace("\u3000\u3000"), "");
+  // Not whitespace for Python: zero-width space U+200B, BOM U+FEFF, and letters sharing lead bytes.
+  EXPECT_EQ(StripWhitespace("\u200bx\ufeff"), "\u200bx\ufeff");
+  EXPECT_EQ(StripWhitespace("\u3001\u00e9\u2010"), "\u3001\u00e9\u2010");
+  EXPECT_EQ(StripWhitespace("\u4e2d\u6587\u3000"), "\u4e2d\u6587");
+  // Truncated UTF-8 at either end is left alone (no read past the end).
+  EXPECT_EQ(StripWhitespace("\xe3\x80"), "\xe3\x80");
+  EXPECT_EQ(StripWhitespace("a\xc2"), "a\xc2");
 }
 
 }  // namespace

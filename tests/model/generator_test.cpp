@@ -235,11 +235,14 @@ TEST(Generate, StopsAtMaxNewTokens) {
   EXPECT_EQ(r.out.text, Tok().Decode(r.out.ids));
   EXPECT_EQ(r.streamed, r.out.text);
 
-  cfg.max_new_tokens = 0;
-  const GenRun none = RunScript(script, cfg);
-  EXPECT_TRUE(none.out.ids.empty());
-  EXPECT_EQ(none.out.text, "");
-  EXPECT_EQ(none.out.finish_reason, FinishReason::kLength);
+  for (int64_t budget : {0, -5}) {
+    cfg.max_new_tokens = budget;
+    const GenRun none = RunScript(script, cfg);
+    EXPECT_TRUE(none.out.ids.empty());
+    EXPECT_EQ(none.out.text, "");
+    EXPECT_EQ(none.out.finish_reason, FinishReason::kLength);
+    EXPECT_EQ(none.out.forward_steps, 0);
+  }
 }
 
 TEST(Generate, StopsOnAStopStringAndDropsIt) {

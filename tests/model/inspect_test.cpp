@@ -3,10 +3,9 @@
 #include "model/inspect.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
-
-#include <unistd.h>
 
 #include "dsvl/error.h"
 #include "io/safetensors.h"
@@ -48,7 +47,8 @@ TEST(Inspect, ReportDescribesArchitecture) {
   EXPECT_EQ(j["language"]["moe"]["gate_scoring"], "sigmoid");
   EXPECT_EQ(j["language"]["moe"]["topk_method"], "noaux_tc");
   EXPECT_EQ(j["projector"]["type"], "downsample_mlp_gelu");
-  EXPECT_LT(j["parameters"]["active_per_token"].get<int64_t>(), j["parameters"]["total"].get<int64_t>());
+  EXPECT_LT(j["parameters"]["active_per_token"].get<int64_t>(),
+            j["parameters"]["total"].get<int64_t>());
   const std::string text = FormatInspectReport(base);
   EXPECT_NE(text.find("MLA"), std::string::npos) << text;
   EXPECT_NE(text.find("active per token"), std::string::npos) << text;
@@ -63,12 +63,13 @@ TEST(Inspect, ReportDescribesArchitecture) {
 }
 
 TEST(Inspect, BrokenCopyListsEachProblem) {
-  const fs::path dir = fs::temp_directory_path() / ("dsvl_inspect_broken_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("dsvl_inspect_broken_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   const fs::path src = Fixture("v1_hybrid");
-  for (const char* f : {"config.json", "preprocessor_config.json", "processor_config.json", "tiny_arch.json",
-                        "tokenizer.json", "tokenizer_config.json"}) {
+  for (const char* f : {"config.json", "preprocessor_config.json", "processor_config.json",
+                        "tiny_arch.json", "tokenizer.json", "tokenizer_config.json"}) {
     fs::copy_file(src / f, dir / f);
   }
   const std::string dropped = "language_model.model.layers.1.mlp.up_proj.weight";
@@ -111,7 +112,9 @@ TEST(Inspect, BrokenCopyListsEachProblem) {
   const std::string text = FormatInspectReport(r);
   EXPECT_NE(text.find("missing     " + dropped + " [160, 64]"), std::string::npos) << text;
   EXPECT_NE(text.find("unexpected  " + renamed_to), std::string::npos) << text;
-  EXPECT_NE(text.find("wrong shape " + reshaped + ": expected [64, 64], got [63, 64]"), std::string::npos) << text;
+  EXPECT_NE(text.find("wrong shape " + reshaped + ": expected [64, 64], got [63, 64]"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("PROBLEMS FOUND"), std::string::npos) << text;
   const auto j = InspectReportJson(r);
   EXPECT_FALSE(j["ok"].get<bool>());

@@ -4,20 +4,20 @@
 #include "model/make_model.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "dsvl/error.h"
 #include "io/safetensors.h"
 #include "model/arch_presets.h"
 #include "model/inspect.h"
+#include "model/synthetic_tokenizer.h"
 #include "text/tokenizer.h"
 
 namespace dsvl {
@@ -28,7 +28,8 @@ namespace fs = std::filesystem;
 class TempDir {
  public:
   explicit TempDir(const std::string& tag)
-      : path_(fs::temp_directory_path() / ("dsvl_make_model_" + tag + "_" + std::to_string(::getpid()))) {
+      : path_(fs::temp_directory_path() /
+              ("dsvl_make_model_" + tag + "_" + std::to_string(::getpid()))) {
     fs::remove_all(path_);
     fs::create_directories(path_);
   }
@@ -52,6 +53,25 @@ std::string ReadAll(const fs::path& p) {
 
 float ValueAt(const TensorView& v, int64_t i) {
   return v.dtype == DType::kBF16 ? Bf16ToF32(v.as<uint16_t>()[i]) : v.f32()[i];
+}
+
+// Hugging Face `tokenizers` numbers added tokens that are not in the model vocabulary from the
+// vocabulary's size on, ignoring their "id" fields: ids must be exactly 0..max with no gap for HF
+// and dsvl to agree. (Checked by hand against npm tokenizers@0.23.2 on 506 texts, see report.)
+void ExpectContiguousIds(const fs::path& tokenizer_json) {
+  const nlohmann::json tok = nlohmann::json::parse(ReadAll(tokenizer_json));
+  std::vector<int64_t> ids;
+  std::set<std::string> vocab_tokens;
+  for (const auto& [k, v] : tok["model"]["vocab"].items()) {
+    ids.push_back(v.get<int64_t>());
+    vocab_tokens.insert(k);
+  }
+  for (const auto& t : tok["added_tokens"])
+    if (!vocab_tokens.count(t["content"].get<std::string>())) ids.push_back(t["id"].get<int64_t>());
+  std::sort(ids.begin(), ids.end());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ASSERT_EQ(ids[i], static_cast<int64_t>(i)) << tokenizer_json << ": id gap or duplicate";
+  }
 }
 
 class MakeTinyModelTest : public ::testing::TestWithParam<std::string> {};
@@ -94,15 +114,18 @@ TEST_P(MakeTinyModelTest, LoadsInspectsAndTokenizes) {
   }
   const double std_dev = std::sqrt(sum_sq / static_cast<double>(embed.numel()));
   EXPECT_NEAR(std_dev, 0.02, 0.002);  // uniform with the N(0, 0.02) init's standard deviation
-  const std::string bias = config.family == ModelFamily::kDeepSeekVL2 ? "projector.layers.0.bias"
-                                                                       : "aligner." + std::string(config.sam ? "high_up_proj.bias" : "layers.0.bias");
+  const std::string bias =
+      config.family == ModelFamily::kDeepSeekVL2
+          ? "projector.layers.0.bias"
+          : "aligner." + std::string(config.sam ? "high_up_proj.bias" : "layers.0.bias");
   const TensorView& b = weights->Get(bias);
   for (int64_t i = 0; i < b.numel(); ++i) ASSERT_EQ(ValueAt(b, i), 0.0f) << bias;
 
   // Tokenizer: loads, round-trips, specials at the preset's ids, all ids inside the vocabulary.
   auto tok = Tokenizer::Load(dir);
   EXPECT_LE(tok->vocab_size(), config.llm.vocab_size);
-  const std::string text = "The picture shows 3 red houses, a garden and 12 trees.\nUser: what is it?";
+  const std::string text =
+      "The picture shows 3 red houses, a garden and 12 trees.\nUser: what is it?";
   const std::vector<int64_t> ids = tok->Encode(text);
   EXPECT_LT(ids.size(), text.size());  // the learned merges compress English
   EXPECT_EQ(tok->Decode(ids), text);
@@ -120,7 +143,9 @@ TEST_P(MakeTinyModelTest, LoadsInspectsAndTokenizes) {
   const std::vector<int64_t> with_bos = tok->Encode("hello", /*add_special_tokens=*/true);
   ASSERT_FALSE(with_bos.empty());
   EXPECT_EQ(with_bos[0], config.llm.bos_id);
-  const std::string image_token = config.family == ModelFamily::kDeepSeekVL ? "<image_placeholder>" : "<image>";
+  const std::string image_token =
+      config.family == ModelFamily::kDeepSeekVL ? "<image_placeholder>" : "<image>";
+  ExpectContiguousIds(fs::path(dir) / "tokenizer.json");
   EXPECT_GE(tok->TokenToId(image_token), 0);
   EXPECT_LT(tok->TokenToId(image_token), config.llm.vocab_size);
 }
@@ -144,7 +169,8 @@ TEST(MakeModel, SameSeedSameBytesOtherSeedOtherBytes) {
   const std::string a = ReadAll(tmp.path() / "a" / "model.safetensors");
   EXPECT_EQ(a, ReadAll(tmp.path() / "b" / "model.safetensors"));
   EXPECT_NE(a, ReadAll(tmp.path() / "c" / "model.safetensors"));
-  EXPECT_EQ(ReadAll(tmp.path() / "a" / "tokenizer.json"), ReadAll(tmp.path() / "c" / "tokenizer.json"));
+  EXPECT_EQ(ReadAll(tmp.path() / "a" / "tokenizer.json"),
+            ReadAll(tmp.path() / "c" / "tokenizer.json"));
 }
 
 TEST(MakeModel, F32AndShardedOutputLoads) {
@@ -174,7 +200,8 @@ TEST(MakeModel, F32AndShardedOutputLoads) {
       EXPECT_LE(fs::file_size(e.path()), (1u << 20) + (64u << 10)) << e.path();  // + header
     }
   EXPECT_GE(shards, 3);
-  const nlohmann::json index = nlohmann::json::parse(ReadAll(tmp.path() / "model.safetensors.index.json"));
+  const nlohmann::json index =
+      nlohmann::json::parse(ReadAll(tmp.path() / "model.safetensors.index.json"));
   EXPECT_EQ(index["metadata"]["total_size"].get<uint64_t>(), r.weight_bytes);
   EXPECT_EQ(index["weight_map"].size(), ExpectedTensors(r.config).size());
   auto weights = WeightStore::Open(tmp.path().string());
@@ -199,7 +226,8 @@ TEST(MakeModel, RealTokenizerGetsFamilySpecialsAtRealIds) {
   MakeModelOptions o;
   o.arch = "deepseek-vl2-tiny";
   o.tiny = true;
-  o.tokenizer = (fs::path(DSVL_TEST_DATA_DIR) / "tokenizers" / "deepseek-v3" / "tokenizer.json").string();
+  o.tokenizer =
+      (fs::path(DSVL_TEST_DATA_DIR) / "tokenizers" / "deepseek-v3" / "tokenizer.json").string();
   o.out_dir = tmp.path().string();
   const MakeModelResult r = MakeModel(o);
   // The real vocabulary needs the real embedding size; the rest stays tiny.
@@ -214,6 +242,7 @@ TEST(MakeModel, RealTokenizerGetsFamilySpecialsAtRealIds) {
   EXPECT_EQ(tok->eos_id(), 1);
   EXPECT_EQ(tok->TokenToId("<｜▁pad▁｜>"), 2);
   EXPECT_EQ(tok->vocab_size(), 128823);
+  ExpectContiguousIds(tmp.path() / "tokenizer.json");
   const std::string text = "Describe this image, please.";
   EXPECT_EQ(tok->Decode(tok->Encode(text)), text);
   // The copied vocabulary is the real one: a real case from cases.jsonl would hold; spot-check that
@@ -222,7 +251,8 @@ TEST(MakeModel, RealTokenizerGetsFamilySpecialsAtRealIds) {
 }
 
 TEST(MakeModel, DeepSeekLlmTokenizerFitsVl1ButCollidesWithVl2Small) {
-  const std::string llm_tok = (fs::path(DSVL_TEST_DATA_DIR) / "tokenizers" / "deepseek-llm" / "tokenizer.json").string();
+  const std::string llm_tok =
+      (fs::path(DSVL_TEST_DATA_DIR) / "tokenizers" / "deepseek-llm" / "tokenizer.json").string();
   {
     TempDir tmp("vl1tok");
     MakeModelOptions o;
@@ -275,25 +305,48 @@ TEST(MakeModel, ConfigOnlyFullSizeWritesOfficialConfigs) {
     EXPECT_TRUE(fs::exists(d / "processor_config.json")) << arch;
     EXPECT_FALSE(fs::exists(d / "tiny_arch.json")) << arch;  // the official tables size full models
     // The written config parses back to the same architecture.
-    const nlohmann::json proc = nlohmann::json::parse(ReadAll(d / (vl1 ? "preprocessor_config.json" : "processor_config.json")));
-    const ModelConfig back = ParseModelConfig((d / "config.json").string(), config, &proc, nullptr, nullptr);
+    const nlohmann::json proc = nlohmann::json::parse(
+        ReadAll(d / (vl1 ? "preprocessor_config.json" : "processor_config.json")));
+    const ModelConfig back =
+        ParseModelConfig((d / "config.json").string(), config, &proc, nullptr, nullptr);
     EXPECT_EQ(CountParameters(back).total, r.params.total) << arch;
     // Synthetic tokenizer with the real special ids.
     auto tok = Tokenizer::Load(d.string());
     EXPECT_EQ(tok->bos_id(), back.llm.bos_id) << arch;
     EXPECT_LE(tok->vocab_size(), back.llm.vocab_size) << arch;
-    if (vl1) EXPECT_EQ(tok->TokenToId("<image_placeholder>"), 100015);
-    if (arch == "deepseek-vl2-small") EXPECT_EQ(tok->TokenToId("<|Assistant|>"), 100010);
-    if (arch == "deepseek-vl2" || arch == "deepseek-vl2-tiny") EXPECT_EQ(tok->TokenToId("<|Assistant|>"), 128822);
+    ExpectContiguousIds(d / "tokenizer.json");
+    if (vl1) {
+      EXPECT_EQ(tok->TokenToId("<image_placeholder>"), 100015);
+    }
+    if (arch == "deepseek-vl2-small") {
+      EXPECT_EQ(tok->TokenToId("<|Assistant|>"), 100010);
+    }
+    if (arch == "deepseek-vl2" || arch == "deepseek-vl2-tiny") {
+      EXPECT_EQ(tok->TokenToId("<|Assistant|>"), 128822);
+    }
   }
   // Spot-check real numbers (model-spec §1.2).
-  const nlohmann::json base = nlohmann::json::parse(ReadAll(tmp.path() / "deepseek_vl2" / "config.json"));
+  const nlohmann::json base =
+      nlohmann::json::parse(ReadAll(tmp.path() / "deepseek_vl2" / "config.json"));
   EXPECT_EQ(base["language_config"]["n_routed_experts"], 72);
   EXPECT_EQ(base["language_config"]["topk_method"], "noaux_tc");
   EXPECT_EQ(base["vision_config"]["width"], 1152);
-  const nlohmann::json tiny = nlohmann::json::parse(ReadAll(tmp.path() / "deepseek_vl2_tiny" / "config.json"));
+  const nlohmann::json tiny =
+      nlohmann::json::parse(ReadAll(tmp.path() / "deepseek_vl2_tiny" / "config.json"));
   EXPECT_EQ(tiny["language_config"]["use_mla"], false);
   EXPECT_EQ(tiny["language_config"]["hidden_size"], 1280);
+}
+
+TEST(MakeModel, AddingSpecialsRejectsIdGaps) {
+  nlohmann::json tok = BuildSyntheticTokenizer({.style = PreTokenizerStyle::kDeepSeekV3,
+                                                .specials = {{"<a>", 300}},
+                                                .model_vocab_end = 300});
+  AddSpecialTokens(tok, {{"<b>", 301}}, "test");  // next id: fine
+  AddSpecialTokens(tok, {{"<a>", 300}}, "test");  // present at its id: fine
+  EXPECT_EQ(MaxTokenId(tok), 301);
+  EXPECT_THROW(AddSpecialTokens(tok, {{"<c>", 305}}, "test"), Error);  // gap
+  EXPECT_THROW(AddSpecialTokens(tok, {{"<a>", 302}}, "test"), Error);  // present elsewhere
+  EXPECT_THROW(AddSpecialTokens(tok, {{"<d>", 301}}, "test"), Error);  // id taken
 }
 
 TEST(MakeModel, UnknownArchListsKnownOnes) {

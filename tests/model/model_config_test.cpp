@@ -49,6 +49,7 @@ TEST(ModelConfig, V1HybridFixture) {
   EXPECT_EQ(c.sam->downsample_channels[0], 32);
   EXPECT_EQ(c.sam->downsample_channels[1], 64);
   EXPECT_EQ(c.sam->image_size, 1024);
+  EXPECT_TRUE(c.sam->normalize);  // high_res_cfg has the CLIP pixel_mean
   EXPECT_EQ(c.siglip->prefix, "vision_model.vision_tower_low.vision_tower.");
   EXPECT_EQ(c.siglip->width, 64);
   EXPECT_EQ(c.siglip->layers, 2);

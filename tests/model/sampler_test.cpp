@@ -130,6 +130,36 @@ TEST(Sampler, TopPRemovesATokenWhoseTailMassEqualsOneMinusTopP) {
   ExpectFrequencies(Frequencies(c, {0.0f, 0.0f, 0.0f, 0.0f}), {1.0 / 3, 1.0 / 3, 1.0 / 3, 0.0});
 }
 
+TEST(Sampler, TopPWithALongTail) {
+  // One id with p = 0.5 and 2000 ids sharing the other 0.5 (2.5e-4 each). top_p 0.6 removes the
+  // tail ids whose ascending cumulative mass is <= 0.4 (1600 of them), so the big id is drawn
+  // with 0.5 / 0.6 and about 400 tail ids share the rest. 2000 draws: sd 0.0083, tolerance 0.04.
+  const int64_t vocab = 2001;
+  std::vector<float> l(vocab, static_cast<float>(std::log(0.5 / (vocab - 1))));
+  l[1234] = static_cast<float>(std::log(0.5));
+  SamplerConfig c = Sampling(1.0f);
+  c.top_p = 0.6f;
+  Sampler s(c, vocab);
+  int big = 0;
+  std::vector<uint8_t> seen(vocab, 0);
+  std::vector<float> work;
+  const int draws = 2000;
+  for (int i = 0; i < draws; ++i) {
+    work = l;
+    const int64_t id = s.Sample(work.data(), nullptr, 0);
+    big += id == 1234;
+    seen[id] = 1;
+  }
+  EXPECT_NEAR(static_cast<double>(big) / draws, 0.5 / 0.6, 0.04);
+  // Ties are ordered by id, so the surviving tail ids are the lowest ~400 ids.
+  int64_t highest = 0;
+  for (int64_t i = 0; i < vocab; ++i) {
+    if (seen[i] && i != 1234) highest = i;
+  }
+  EXPECT_LE(highest, 401);
+  EXPECT_GE(highest, 300);
+}
+
 TEST(Sampler, TopPAppliesAfterTopK) {
   const std::vector<float> l = LogitsFromProbs({0.5, 0.3, 0.15, 0.05});
   SamplerConfig c = Sampling(1.0f);

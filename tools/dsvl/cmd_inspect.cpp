@@ -20,12 +20,14 @@ struct InspectOptions {
 
 void AddInspectCommand(CLI::App& app) {
   auto opts = std::make_shared<InspectOptions>();
-  auto* cmd = app.add_subcommand("inspect", "Describe a checkpoint and check its tensors against its config");
+  auto* cmd = app.add_subcommand("inspect",
+                                 "Describe a checkpoint and check its tensors against its config");
   cmd->add_option("-m,--model", opts->model, "model directory")->required();
   cmd->add_flag("--json", opts->json, "print the report as JSON");
   cmd->callback([opts] {
     const InspectReport report = InspectModel(opts->model);
-    const std::string text = opts->json ? InspectReportJson(report).dump(2) + "\n" : FormatInspectReport(report);
+    const std::string text =
+        opts->json ? InspectReportJson(report).dump(2) + "\n" : FormatInspectReport(report);
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
     if (!report.ok()) throw CLI::RuntimeError(1);

@@ -82,17 +82,21 @@ GenerateRequest BaseRequest(const RunOptions& o) {
   return r;
 }
 
-nlohmann::ordered_json ResultJson(const GenerateResult& res) {
+nlohmann::ordered_json ResultJson(const GenerateResult& res, bool with_logprobs) {
   nlohmann::ordered_json j;
   j["ids"] = res.ids;
   j["text"] = res.text;
-  nlohmann::ordered_json lps = nlohmann::ordered_json::array();
-  for (const StepLogprobs& step : res.logprobs) {
-    nlohmann::ordered_json row = nlohmann::ordered_json::array();
-    for (const TokenLogprob& t : step.top) row.push_back({{"id", t.id}, {"logprob", t.logprob}});
-    lps.push_back(std::move(row));
+  if (with_logprobs) {
+    // Per step: the chosen id with its log-probability (under the raw logits, before sampling
+    // edits), and the k most likely ids.
+    nlohmann::ordered_json lps = nlohmann::ordered_json::array();
+    for (const StepLogprobs& step : res.logprobs) {
+      nlohmann::ordered_json top = nlohmann::ordered_json::array();
+      for (const TokenLogprob& t : step.top) top.push_back({{"id", t.id}, {"logprob", t.logprob}});
+      lps.push_back({{"id", step.id}, {"logprob", step.logprob}, {"top", std::move(top)}});
+    }
+    j["logprobs"] = std::move(lps);
   }
-  j["logprobs"] = std::move(lps);
   j["prompt_tokens"] = res.prompt_tokens;
   j["finish_reason"] = FinishReasonName(res.finish_reason);
   j["timings"] = {{"load_ms", res.timings.load_ms},
@@ -123,7 +127,6 @@ TokenCallback StreamToStdout() {
 
 void DrawIfAsked(const RunOptions& o, const std::vector<ImageInput>& images, const GenerateResult& res) {
   if (o.draw_boxes.empty()) return;
-  if (images.empty()) Throw(ErrorCode::kInvalidArgument, "--draw-boxes: no image to draw on");
   if (res.boxes.empty()) std::fprintf(stderr, "dsvl: note: the answer has no boxes; writing the image as is\n");
   Check(DrawBoxesToPng(images.back(), res.boxes, o.draw_boxes));
 }
@@ -136,16 +139,21 @@ void RunOnce(const RunOptions& o) {
   if (o.prompt.empty() == o.prompt_ids.empty()) {
     Throw(ErrorCode::kInvalidArgument, "dsvl run: give exactly one of -p/--prompt and --prompt-ids (or -i)");
   }
+  if (!o.draw_boxes.empty() && o.images.empty()) {
+    Throw(ErrorCode::kInvalidArgument, "--draw-boxes: no --image to draw on");
+  }
   std::vector<ImageInput> images;
   for (const std::string& path : o.images) images.push_back(ImageInput::FromPath(path));
   std::vector<int64_t> ids;
   if (!o.prompt_ids.empty()) ids = ParseIdList(o.prompt_ids);
+  if (!ids.empty() && !o.system.empty()) {
+    Throw(ErrorCode::kInvalidArgument, "dsvl run: --system needs -p, not --prompt-ids");
+  }
   std::shared_ptr<Model> model = LoadModel(o);
   std::unique_ptr<Session> session;
   Check(Session::Create(model, &session));
   GenerateRequest req = BaseRequest(o);
   if (!ids.empty()) {
-    if (!o.system.empty()) Throw(ErrorCode::kInvalidArgument, "dsvl run: --system needs -p, not --prompt-ids");
     req.prompt_ids = ids;
     req.images = images;
   } else {
@@ -154,7 +162,7 @@ void RunOnce(const RunOptions& o) {
   GenerateResult res;
   Check(session->Generate(req, &res, o.json ? TokenCallback() : StreamToStdout()));
   if (o.json) {
-    WriteOut(ResultJson(res).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    WriteOut(ResultJson(res, o.logprobs > 0).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   } else {
     WriteOut("\n");
   }
@@ -227,7 +235,9 @@ void AddRunCommand(CLI::App& app) {
   cmd->add_option("--prompt-ids", o->prompt_ids,
                   "comma-separated, already formatted prompt ids (no BOS added; each image token id stands for the "
                   "next --image)");
-  cmd->add_option("-n,--max-new-tokens", o->max_new_tokens, "maximum tokens to generate")->check(CLI::NonNegativeNumber);
+  cmd->add_option("-n,--max-new-tokens", o->max_new_tokens, "maximum tokens to generate")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--temp", o->temperature, "temperature (0 = greedy)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--top-p", o->top_p, "nucleus sampling mass")->check(CLI::Range(0.0f, 1.0f));
   cmd->add_option("--top-k", o->top_k, "top-k sampling (0 = off)")->check(CLI::NonNegativeNumber);
@@ -236,12 +246,12 @@ void AddRunCommand(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--seed", o->seed, "random seed for sampling");
   cmd->add_flag("--json", o->json, "print one JSON object instead of streaming text");
-  cmd->add_option("--logprobs", o->logprobs, "top-k log-probabilities per step (with --json)")
+  cmd->add_option("--logprobs", o->logprobs, "with --json: per step the chosen id's log-probability and the N most likely ids")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--chunk-size", o->chunk_size, "prompt tokens per prefill pass (0 = 512)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("-t,--threads", o->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("-c,--ctx", o->ctx, "context size in tokens (0 = the model's maximum)")
+  cmd->add_option("-c,--ctx", o->ctx, "KV-cache size in tokens (0 = the model's maximum, at most 4096)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--system", o->system, "system prompt (VL1: replaces the default one)");
   cmd->add_option("--draw-boxes", o->draw_boxes, "write the last image with the answer's boxes to this PNG");

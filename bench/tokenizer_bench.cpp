@@ -1,5 +1,6 @@
 // Tokenizer load time and encode throughput on the reference cases text (tests/data/tokenizers).
 // Run: build/bin/tokenizer_bench [--benchmark_filter=...]; DSVL_DATA_DIR overrides the data path.
+// Single-threaded throughout (one Encode call at a time); results: bench/RESULTS.md, "Tokenizer".
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <benchmark/benchmark.h>
 #include <nlohmann/json.hpp>
 
+#include "text/pre_tokenizer.h"
 #include "text/tokenizer.h"
 
 namespace {
@@ -78,6 +80,27 @@ void BM_EncodeCold(benchmark::State& state, const char* name) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
 }
 
+// Pre-tokenization alone (no BPE, no cache) with the fast split matchers or, for comparison, with
+// every pattern run through Oniguruma as before.
+void BM_PreTokenize(benchmark::State& state, const char* name, bool fast) {
+  std::ifstream in(TokenizerDir(name) + "/tokenizer.json");
+  const auto json = nlohmann::json::parse(in);
+  auto pre = dsvl::text::PreTokenizer::FromJson(json.at("pre_tokenizer"), name, fast);
+  const auto texts = CaseTexts(name);
+  size_t bytes = 0;
+  for (const auto& t : texts) bytes += t.size();
+  std::string scratch;
+  std::vector<std::string_view> pieces;
+  for (auto _ : state) {
+    for (const auto& t : texts) {
+      pieces.clear();
+      pre->Split(t, scratch, pieces);
+      benchmark::DoNotOptimize(pieces.data());
+    }
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
+}
+
 void BM_Decode(benchmark::State& state, const char* name) {
   auto tok = dsvl::Tokenizer::Load(TokenizerDir(name));
   const std::string text = Joined(CaseTexts(name));
@@ -94,6 +117,10 @@ BENCHMARK_CAPTURE(BM_EncodeLines, deepseek_v3, "deepseek-v3")->Unit(benchmark::k
 BENCHMARK_CAPTURE(BM_EncodeLines, deepseek_llm, "deepseek-llm")->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_EncodeCold, deepseek_v3, "deepseek-v3")->Unit(benchmark::kMillisecond)->Iterations(5);
 BENCHMARK_CAPTURE(BM_EncodeCold, deepseek_llm, "deepseek-llm")->Unit(benchmark::kMillisecond)->Iterations(5);
+BENCHMARK_CAPTURE(BM_PreTokenize, deepseek_v3_fast, "deepseek-v3", true)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_PreTokenize, deepseek_v3_oniguruma, "deepseek-v3", false)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_PreTokenize, deepseek_llm_fast, "deepseek-llm", true)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_PreTokenize, deepseek_llm_oniguruma, "deepseek-llm", false)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Decode, deepseek_v3, "deepseek-v3")->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Decode, deepseek_llm, "deepseek-llm")->Unit(benchmark::kMillisecond);
 

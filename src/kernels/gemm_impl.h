@@ -79,8 +79,15 @@ struct GemmImpl {
     for (int u = 0; u < KU; ++u)
       for (int m = 0; m < MT; ++m)
         for (int r = 0; r < NW; ++r) acc[u][m][r] = V::Zero();
+    // Software prefetch of the next step's weight rows at the same K offset: rows are often exactly
+    // one 4 KiB page (K = 2048 bf16), and hardware prefetchers stop at page boundaries.
+    constexpr int64_t kElemBytes = D == DType::kF32 ? 4 : 2;
+    const char* next = static_cast<const char*>(g.B.data) + (n + NW) * ld * kElemBytes;
+    const bool prefetch = n + 2 * NW <= g.N;
     int64_t k = 0;
     for (; k + KU * W <= K; k += KU * W) {
+      if (prefetch)
+        for (int r = 0; r < NW; ++r) _mm_prefetch(next + (r * ld + k) * kElemBytes, _MM_HINT_T0);
 #pragma GCC unroll 2
       for (int u = 0; u < KU; ++u) {
         F w[NW];
@@ -126,10 +133,11 @@ struct GemmImpl {
 
   template <DType D>
   static void Gemv(ThreadPool& pool, const GemmArgs& g) {
-    // Tasks own groups of 4 weight rows; at least 16 rows per task so the per-task overhead stays
-    // small next to streaming 16 rows of K weights.
+    // Tasks own groups of 4 weight rows, at least 256 KiB of weights per task, so that waking a
+    // thread (microseconds) stays small next to the streaming it buys.
     const int64_t groups = CeilDiv(g.N, 4);
-    pool.ParallelFor(groups, 4, [&](int64_t b, int64_t e) {
+    const int64_t group_bytes = 4 * g.K * (D == DType::kF32 ? 4 : 2);
+    pool.ParallelFor(groups, MaxI(1, (int64_t{256} << 10) / MaxI(1, group_bytes)), [&](int64_t b, int64_t e) {
       const int64_t n0 = b * 4, n1 = MinI(g.N, e * 4);
       for (int64_t m0 = 0; m0 < g.M; m0 += 4) {
         switch (MinI(4, g.M - m0)) {

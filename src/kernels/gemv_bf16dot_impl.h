@@ -9,6 +9,8 @@
 // only by f32 summation order.
 #pragma once
 
+#include <immintrin.h>
+
 #include <cstdint>
 #include <cstring>
 
@@ -57,7 +59,12 @@ struct Bf16DotGemv {
     typename D::Acc acc[MT][NW];
     for (int m = 0; m < MT; ++m)
       for (int r = 0; r < NW; ++r) acc[m][r] = D::Zero();
+    // Prefetch the next step's rows (see GemmImpl::GemvBlock: rows are often one 4 KiB page).
+    const uint16_t* next = w + (n + NW) * ld;
+    const bool prefetch = n + 2 * NW <= g.N;
     for (int64_t k = 0; k < k32; k += kStep) {
+      if (prefetch)
+        for (int r = 0; r < NW; ++r) _mm_prefetch(reinterpret_cast<const char*>(next + r * ld + k), _MM_HINT_T0);
       typename D::Bh wv[NW];
 #pragma GCC unroll 4
       for (int r = 0; r < NW; ++r) wv[r] = D::LoadBh(w + (n + r) * ld + k);
@@ -92,8 +99,8 @@ struct Bf16DotGemv {
     uint16_t* xs = ThreadScratchAs<uint16_t>(ScratchSlot::kSplitX,
                                              static_cast<size_t>(g.M * kSplitTerms * (k32 > 0 ? k32 : 1)));
     Split(g, k32, xs);
-    const int64_t groups = CeilDiv(g.N, 4);
-    pool.ParallelFor(groups, 4, [&](int64_t b, int64_t e) {
+    const int64_t groups = CeilDiv(g.N, 4);  // >= 256 KiB of weights per task, as GemmImpl::Gemv
+    pool.ParallelFor(groups, MaxI(1, (int64_t{256} << 10) / MaxI(1, 8 * g.K)), [&](int64_t b, int64_t e) {
       const int64_t n0 = b * 4, n1 = MinI(g.N, e * 4);
       for (int64_t m0 = 0; m0 < g.M; m0 += 4) {
         switch (MinI(4, g.M - m0)) {

@@ -1,8 +1,11 @@
 // The compute kernels every model is built from. Activations are f32; weights may be f32, bf16 or
 // f16 TensorViews straight from the mmapped checkpoint (widened inside the kernel, never copied).
 // Each op has a scalar reference (ops_reference.cpp) and the dispatcher picks the best SIMD
-// implementation for this CPU at run time (dispatch.cpp); tests compare every variant against the
-// reference.
+// implementation for this CPU at run time (dispatch.cpp, isa.h; DSVL_ISA overrides); tests compare
+// every variant against the reference. Kernels that take a pool run their own parallel regions on
+// it, so they must not be called from inside a task of that same pool (ThreadPool::Run is not
+// reentrant). The SIMD paths keep their scratch in per-thread buffers (scratch.h) and allocate
+// nothing per call once those have grown.
 #pragma once
 
 #include <cstdint>

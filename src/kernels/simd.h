@@ -54,8 +54,9 @@ struct Variant {
 const Variant& Avx2Variant();
 const Variant& Avx512Variant();
 const Variant& Avx512Bf16Variant();
-// Test hook (AVX2 CPUs): the generic kernels instantiated with 16-lane vectors emulated by ymm pairs
-// and the AVX-512 blocking, so the tiling used by the AVX-512 variants is tested on AVX2 machines.
+// Test hooks (AVX2 CPUs; test_variants_avx2.cpp): the generic kernels instantiated with 16-lane
+// vectors emulated by ymm pairs and the AVX-512 blocking, so the tiling used by the AVX-512
+// variants is tested on AVX2 machines.
 const Variant& Avx2PairTestVariant();
 // Test hook (AVX2 CPUs): Avx2PairTestVariant with the bf16-dot GEMV of the AVX512-BF16 variant,
 // vdpbf16ps emulated by f32 FMAs.

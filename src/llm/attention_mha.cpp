@@ -22,9 +22,12 @@ void MhaAttention::Forward(ThreadPool& pool, const float* xn, int64_t T, int64_t
   float* ctx = ws.F32(Workspace::kBlock + 1, T * qw);
   float* rows = cache_layer + pos0 * width;  // this chunk's cache rows: [K | V] per token
 
-  kernels::Linear(pool, xn, T, hidden_, q_, nullptr, q);
-  kernels::Linear(pool, xn, T, hidden_, k_, nullptr, rows, 0, width);
-  kernels::Linear(pool, xn, T, hidden_, v_, nullptr, rows + kvw, 0, width);
+  // q, k and v as one parallel region (three in decode would each wake the pool).
+  LinearBatch& batch = ws.linears();
+  batch.Add(xn, T, hidden_, q_, q);
+  batch.Add(xn, T, hidden_, k_, rows, 0, width);
+  batch.Add(xn, T, hidden_, v_, rows + kvw, 0, width);
+  batch.Run(pool);
   kernels::ApplyRope(q, T, heads_, head_dim_, qw, head_dim_, rope.cos, rope.sin, kernels::RopeStyle::kRotateHalf);
   kernels::ApplyRope(rows, T, kv_heads_, head_dim_, width, head_dim_, rope.cos, rope.sin,
                      kernels::RopeStyle::kRotateHalf);

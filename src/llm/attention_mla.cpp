@@ -62,35 +62,43 @@ void MlaAttention::Forward(ThreadPool& pool, const float* xn, int64_t T, int64_t
   float* q_abs = ws.F32(s++, T * heads_ * width);
   float* ctx = ws.F32(s++, T * heads_ * kv_lora_);
   float* v_out = ws.F32(s++, T * heads_ * v_dim_);
-  float* tmp = ws.F32(s++, T * std::max(q_lora_, kv_lora_));
+  float* kv_latent = ws.F32(s++, T * kv_lora_);
+  float* q_latent = q_lora_ > 0 ? ws.F32(s++, T * q_lora_) : nullptr;
   float* rows = cache_layer + pos0 * width;
+
+  // Everything that reads xn as one parallel region: the query's first projection, the latent
+  // and k_pe (straight into this chunk's cache rows).
+  LinearBatch& batch = ws.linears();
+  if (q_lora_ > 0)
+    batch.Add(xn, T, hidden_, q_a_proj_, q_latent);
+  else
+    batch.Add(xn, T, hidden_, q_proj_, q);
+  batch.Add(xn, T, hidden_, kv_a_ckv_, kv_latent);
+  batch.Add(xn, T, hidden_, kv_a_kpe_, rows + kv_lora_, 0, width);
+  batch.Run(pool);
 
   // Query.
   if (q_lora_ > 0) {
-    kernels::Linear(pool, xn, T, hidden_, q_a_proj_, nullptr, tmp);
-    kernels::RmsNorm(pool, tmp, T, q_lora_, q_a_norm_, kLatentNormEps, tmp);
-    kernels::Linear(pool, tmp, T, q_lora_, q_b_proj_, nullptr, q);
-  } else {
-    kernels::Linear(pool, xn, T, hidden_, q_proj_, nullptr, q);
+    kernels::RmsNorm(pool, q_latent, T, q_lora_, q_a_norm_, kLatentNormEps, q_latent);
+    kernels::Linear(pool, q_latent, T, q_lora_, q_b_proj_, nullptr, q);
   }
   // Interleaved-pair rotation = the official de-interleave + rotate_half, up to one permutation of
   // the rope dims that q and k share, so q_pe · k_pe is unchanged.
   kernels::ApplyRope(q + nope_, T, heads_, qd, qw, rope_, rope.cos, rope.sin, kernels::RopeStyle::kInterleaved);
 
   // This chunk's cache rows: normed latent, then roped k_pe.
-  kernels::Linear(pool, xn, T, hidden_, kv_a_ckv_, nullptr, tmp);
-  kernels::RmsNorm(pool, tmp, T, kv_lora_, kv_a_norm_, kLatentNormEps, tmp);
+  kernels::RmsNorm(pool, kv_latent, T, kv_lora_, kv_a_norm_, kLatentNormEps, kv_latent);
   for (int64_t t = 0; t < T; ++t)
-    std::memcpy(rows + t * width, tmp + t * kv_lora_, static_cast<size_t>(kv_lora_) * sizeof(float));
-  kernels::Linear(pool, xn, T, hidden_, kv_a_kpe_, nullptr, rows + kv_lora_, 0, width);
+    std::memcpy(rows + t * width, kv_latent + t * kv_lora_, static_cast<size_t>(kv_lora_) * sizeof(float));
   kernels::ApplyRope(rows + kv_lora_, T, 1, rope_, width, rope_, rope.cos, rope.sin, kernels::RopeStyle::kInterleaved);
 
-  // Absorbed query per head: [q_nope_h · W_k,h | q_pe_h].
+  // Absorbed query per head: [q_nope_h · W_k,h | q_pe_h]; all heads as one batch.
   const TensorView wk = k_absorb_t_.view();
   for (int64_t h = 0; h < heads_; ++h) {
     TensorView wk_h = wk.Slice0(h, h + 1).Reshape(Shape{kv_lora_, nope_});
-    kernels::Linear(pool, q + h * qd, T, nope_, wk_h, nullptr, q_abs + h * width, qw, heads_ * width);
+    batch.Add(q + h * qd, T, nope_, wk_h, q_abs + h * width, qw, heads_ * width);
   }
+  batch.Run(pool);
   for (int64_t t = 0; t < T; ++t)
     for (int64_t h = 0; h < heads_; ++h)
       std::memcpy(q_abs + (t * heads_ + h) * width + kv_lora_, q + t * qw + h * qd + nope_,
@@ -112,9 +120,9 @@ void MlaAttention::Forward(ThreadPool& pool, const float* xn, int64_t T, int64_t
   for (int64_t h = 0; h < heads_; ++h) {
     const int64_t r0 = h * (nope_ + v_dim_) + nope_;
     TensorView wv_h = kv_b_.Slice0(r0, r0 + v_dim_);
-    kernels::Linear(pool, ctx + h * kv_lora_, T, kv_lora_, wv_h, nullptr, v_out + h * v_dim_, heads_ * kv_lora_,
-                    heads_ * v_dim_);
+    batch.Add(ctx + h * kv_lora_, T, kv_lora_, wv_h, v_out + h * v_dim_, heads_ * kv_lora_, heads_ * v_dim_);
   }
+  batch.Run(pool);
   kernels::Linear(pool, v_out, T, heads_ * v_dim_, o_proj_, nullptr, out);
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dsvl/thread_pool.h"
+#include "llm/linear_batch.h"
 
 namespace dsvl {
 
@@ -29,6 +30,8 @@ class Workspace {
 
   float* F32(int slot, int64_t count) { return Grow(f32_, slot, count); }
   int32_t* I32(int slot, int64_t count) { return Grow(i32_, slot, count); }
+  // Queue for running a block's independent projections as one parallel region.
+  LinearBatch& linears() { return linears_; }
 
  private:
   template <typename T>
@@ -40,6 +43,7 @@ class Workspace {
   }
   std::vector<std::vector<float>> f32_;
   std::vector<std::vector<int32_t>> i32_;
+  LinearBatch linears_;
 };
 
 // cos/sin [T, rope_dim/2] for the chunk's positions pos0 .. pos0+T-1.

@@ -10,6 +10,7 @@
 
 #include "dsvl/tensor.h"
 #include "dsvl/thread_pool.h"
+#include "llm/linear_batch.h"
 
 namespace dsvl {
 
@@ -22,8 +23,14 @@ class DenseMlp {
   DenseMlp(const WeightStore& weights, const std::string& prefix, int64_t hidden, int64_t intermediate);
 
   int64_t intermediate() const { return intermediate_; }
+  // The projections, for callers that batch several MLPs into one parallel region (MoE).
+  const TensorView& gate() const { return gate_; }
+  const TensorView& up() const { return up_; }
+  const TensorView& down() const { return down_; }
   // out[T, hidden] = mlp(x[T, hidden]); gate_buf and up_buf hold T * intermediate() floats each.
-  void Forward(ThreadPool& pool, const float* x, int64_t T, float* out, float* gate_buf, float* up_buf) const;
+  // gate and up run as one batch (one parallel region).
+  void Forward(ThreadPool& pool, const float* x, int64_t T, float* out, float* gate_buf, float* up_buf,
+               LinearBatch& batch) const;
 
  private:
   int64_t hidden_ = 0, intermediate_ = 0;
@@ -42,7 +49,7 @@ class DenseFeedForward final : public FeedForwardBlock {
   explicit DenseFeedForward(DenseMlp mlp) : mlp_(std::move(mlp)) {}
   void Forward(ThreadPool& pool, const float* xn, int64_t T, float* out, Workspace& ws) const override {
     const int64_t n = T * mlp_.intermediate();
-    mlp_.Forward(pool, xn, T, out, ws.F32(Workspace::kBlock, n), ws.F32(Workspace::kBlock + 1, n));
+    mlp_.Forward(pool, xn, T, out, ws.F32(Workspace::kBlock, n), ws.F32(Workspace::kBlock + 1, n), ws.linears());
   }
 
  private:

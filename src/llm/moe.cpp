@@ -43,14 +43,19 @@ MoeBlock::MoeBlock(const LlmConfig& config, const WeightStore& weights, const st
 
 void MoeBlock::Forward(ThreadPool& pool, const float* xn, int64_t T, float* out, Workspace& ws) const {
   const int64_t H = hidden_, E = n_experts_, k = top_k_, R = T * k;  // R routed rows
+  const int64_t I = moe_inter_, S = has_shared_ ? shared_.intermediate() : 0;
   int s = Workspace::kBlock;
   float* logits = ws.F32(s++, T * E);
   float* weights = ws.F32(s++, R);
   float* rows_in = ws.F32(s++, R * H);   // token rows grouped by expert
   float* rows_out = ws.F32(s++, R * H);  // expert outputs, same order
-  const int64_t inter = std::max(moe_inter_, has_shared_ ? shared_.intermediate() : 0);
-  float* gate_buf = ws.F32(s++, std::max(R * moe_inter_, T * inter));
-  float* up_buf = ws.F32(s++, std::max(R * moe_inter_, T * inter));
+  // Routed experts' hidden rows [R, I], then the shared experts' [T, S]: one buffer so that a
+  // single SwiGlu covers both.
+  float* gate_buf = ws.F32(s++, R * I + T * S);
+  float* up_buf = ws.F32(s++, R * I + T * S);
+  float* shared_gate = gate_buf + R * I;
+  float* shared_up = up_buf + R * I;
+  float* shared_out = rows_in;  // rows_in is dead once the gate/up pass is done; holds >= T * H
   int32_t* experts = ws.I32(0, R);
   int32_t* offsets = ws.I32(1, E + 1);
   int32_t* slot_of = ws.I32(2, R);  // routed pick (t, j) -> its row in rows_in / rows_out
@@ -70,13 +75,33 @@ void MoeBlock::Forward(ThreadPool& pool, const float* xn, int64_t T, float* out,
     slot_of[r] = row;
     std::memcpy(rows_in + row * H, xn + (r / k) * H, static_cast<size_t>(H) * sizeof(float));
   }
+
+  // Every active expert (and the shared experts) as one batch per projection: two parallel
+  // regions instead of three per expert (decode: 6 routed + shared = 21 small GEMVs).
+  LinearBatch& batch = ws.linears();
   for (int64_t e = 0; e < E; ++e) {
     const int64_t begin = offsets[e], n = offsets[e + 1] - begin;
     if (n == 0) continue;
-    experts_[static_cast<size_t>(e)].Forward(pool, rows_in + begin * H, n, rows_out + begin * H, gate_buf, up_buf);
+    const DenseMlp& ex = experts_[static_cast<size_t>(e)];
+    batch.Add(rows_in + begin * H, n, H, ex.gate(), gate_buf + begin * I);
+    batch.Add(rows_in + begin * H, n, H, ex.up(), up_buf + begin * I);
   }
+  if (has_shared_) {
+    batch.Add(xn, T, H, shared_.gate(), shared_gate);
+    batch.Add(xn, T, H, shared_.up(), shared_up);
+  }
+  batch.Run(pool);
+  kernels::SwiGlu(pool, gate_buf, up_buf, R * I + T * S);
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t begin = offsets[e], n = offsets[e + 1] - begin;
+    if (n == 0) continue;
+    batch.Add(gate_buf + begin * I, n, I, experts_[static_cast<size_t>(e)].down(), rows_out + begin * H);
+  }
+  if (has_shared_) batch.Add(shared_gate, T, S, shared_.down(), shared_out);
+  batch.Run(pool);
 
-  // out[t] = Σ_j w[t, j] · expert_j(x[t]) in fp32, in pick order (as the official moe_infer sums).
+  // out[t] = Σ_j w[t, j] · expert_j(x[t]) in fp32, in pick order (as the official moe_infer sums),
+  // then + shared_experts(x[t]).
   pool.ParallelFor(T, 16, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       float* o = out + t * H;
@@ -86,14 +111,12 @@ void MoeBlock::Forward(ThreadPool& pool, const float* xn, int64_t T, float* out,
         const float* y = rows_out + static_cast<int64_t>(slot_of[t * k + j]) * H;
         for (int64_t c = 0; c < H; ++c) o[c] += w * y[c];
       }
+      if (has_shared_) {
+        const float* sh = shared_out + t * H;
+        for (int64_t c = 0; c < H; ++c) o[c] += sh[c];
+      }
     }
   });
-
-  if (has_shared_) {
-    float* shared_out = rows_in;  // rows_in is dead now and holds >= T * H floats
-    shared_.Forward(pool, xn, T, shared_out, gate_buf, up_buf);
-    kernels::Add(pool, out, shared_out, T * H);
-  }
 }
 
 }  // namespace dsvl

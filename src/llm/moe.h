@@ -1,7 +1,8 @@
 // DeepSeekMoE feed-forward: routed experts (each a SwiGLU of moe_intermediate_size) weighted by the
 // router, plus the shared experts run on every token. Each expert runs only on the rows routed to
 // it: rows are grouped by expert and each expert does one Linear per projection over its group
-// (decode: k GEMVs per projection), never a dense pass over all experts.
+// (decode: k GEMVs per projection), never a dense pass over all experts. All experts' gate/up
+// projections, and then all down projections, go to the pool as one LinearBatch each.
 #pragma once
 
 #include <memory>

@@ -289,7 +289,11 @@ void SessionImpl::Generate(const GenerateRequest& request, GenerateResult& resul
   cache_keys_.resize(reuse);
   result.cached_tokens = reuse;
 
-  const int64_t chunk = request.prefill_chunk > 0 ? request.prefill_chunk : kDefaultChunk;
+  // Equal passes of at most the requested size: a short tail pass (1036 = 512 + 512 + 12) would
+  // stream most routed experts' weights once more for a handful of rows.
+  const int64_t max_chunk = request.prefill_chunk > 0 ? request.prefill_chunk : kDefaultChunk;
+  const int64_t todo = total - reuse, passes = (todo + max_chunk - 1) / max_chunk;
+  const int64_t chunk = (todo + passes - 1) / passes;
   lm.set_prefill_chunk(chunk);
   std::vector<float> logits(m_.config().llm.vocab_size);
   const auto prefill_start = Clock::now();

@@ -104,23 +104,22 @@ std::unique_ptr<BpeModel> BpeModel::FromJson(const nlohmann::json& model, const 
   if (!raw->error_field.empty()) {
     Throw(ErrorCode::kCorruptData, ErrorContext{where, raw->error_field, "", "", raw->error_detail});
   }
-  bpe->vocab_.reserve(raw->vocab.size());
   int64_t max_id = -1;
-  for (auto& [token, id] : raw->vocab) {
-    bpe->vocab_.emplace(std::move(token), static_cast<int32_t>(id));
-    max_id = std::max(max_id, id);
-  }
-  raw->vocab.clear();
+  for (const auto& entry : raw->vocab) max_id = std::max(max_id, entry.second);
   bpe->id_to_token_.resize(static_cast<size_t>(max_id + 1));
   bpe->has_id_.assign(static_cast<size_t>(max_id + 1), false);
-  for (const auto& [token, id] : bpe->vocab_) {
+  bpe->vocab_.Reserve(raw->vocab.size());
+  for (auto& [token, id] : raw->vocab) {
+    if (bpe->vocab_.Find(token, bpe->id_to_token_) >= 0) continue;  // repeated key: the first one counts
     if (bpe->has_id_[id]) {
       Throw(ErrorCode::kCorruptData, ErrorContext{where, "model.vocab", "unique ids",
                                                   "id " + std::to_string(id) + " used twice", ""});
     }
-    bpe->id_to_token_[id] = token;
+    bpe->id_to_token_[id] = std::move(token);
     bpe->has_id_[id] = true;
+    bpe->vocab_.Insert(static_cast<int32_t>(id), bpe->id_to_token_);
   }
+  raw->vocab.clear();
   bpe->small_char_id_.fill(-1);
   for (uint32_t cp = 0; cp < bpe->small_char_id_.size(); ++cp) {
     std::string s;
@@ -157,8 +156,7 @@ std::unique_ptr<BpeModel> BpeModel::FromJson(const nlohmann::json& model, const 
 }
 
 int32_t BpeModel::TokenToId(std::string_view token) const {
-  auto it = vocab_.find(token);
-  return it == vocab_.end() ? -1 : it->second;
+  return vocab_.Find(token, id_to_token_);
 }
 
 const std::string* BpeModel::IdToToken(int64_t id) const {

@@ -7,22 +7,15 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
 #include "text/merge_table.h"
+#include "text/token_index.h"
 
 namespace dsvl::text {
-
-// Hash/equality that let unordered_map<std::string, ...> be searched with a string_view.
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-using StringIdMap = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
 
 // model.vocab and model.merges as read by the streaming JSON loader (tokenizer_load.cpp), which
 // keeps these 250k entries out of the JSON DOM: that halves the load time of an 8 MB file.
@@ -54,7 +47,7 @@ class BpeModel {
   void MergeSmall(std::vector<int32_t>& symbols) const;
   void MergeLarge(std::vector<int32_t>& symbols) const;
 
-  StringIdMap vocab_;
+  TokenIndex vocab_;  // keys are the strings in id_to_token_
   std::vector<std::string> id_to_token_;  // "" with has_id_ false for holes in the id range
   std::vector<bool> has_id_;
   MergeTable merges_;

@@ -7,7 +7,8 @@
 namespace dsvl::text {
 namespace {
 
-constexpr size_t kUnlimited = static_cast<size_t>(-1);
+constexpr size_t kUnlimited = static_cast<size_t>(-1);  // run length without a bound
+constexpr size_t kNoMatch = static_cast<size_t>(-1);    // MatchAt: no match starts here
 
 // The piece being scanned, with code point access at byte offsets that start a character.
 struct Subject {
@@ -39,7 +40,7 @@ struct Subject {
 
 // Drives a per-position matcher like onig_search does: the leftmost start with a match wins, the
 // search resumes at its end. MatchAt(t, p, c, p1) gets the character c at p and the offset p1 after
-// it, and returns the match end or kUnlimited; all matches are non-empty.
+// it, and returns the match end or kNoMatch; all matches are non-empty.
 template <typename Derived>
 class LeftmostMatcher : public SplitMatcher {
  public:
@@ -50,7 +51,7 @@ class LeftmostMatcher : public SplitMatcher {
       size_t len;
       const uint32_t c = t.At(p, len);
       size_t e = self.MatchAt(t, p, c, p + len);
-      if (e != kUnlimited) {
+      if (e != kNoMatch) {
         out.emplace_back(p, e);
         p = e;
       } else {
@@ -66,7 +67,7 @@ class RunMatcher final : public LeftmostMatcher<RunMatcher> {
   RunMatcher(const std::string& atom, size_t max_chars, const std::string& where)
       : a_(atom, where), max_chars_(max_chars) {}
   size_t MatchAt(const Subject& t, size_t /*p*/, uint32_t c, size_t p1) const {
-    return a_.Contains(c) ? t.RunEnd(a_, p1, max_chars_ - 1) : kUnlimited;
+    return a_.Contains(c) ? t.RunEnd(a_, p1, max_chars_ - 1) : kNoMatch;
   }
 
  private:
@@ -82,7 +83,7 @@ class OptionalThenRunMatcher final : public LeftmostMatcher<OptionalThenRunMatch
   size_t MatchAt(const Subject& t, size_t /*p*/, uint32_t c, size_t p1) const {
     if (b_.Contains(c) && t.In(a_, p1)) return t.RunEnd(a_, p1);
     if (a_.Contains(c)) return t.RunEnd(a_, p1);
-    return kUnlimited;
+    return kNoMatch;
   }
 
  private:
@@ -198,7 +199,7 @@ class DeepSeekV3WordMatcher final : public LeftmostMatcher<DeepSeekV3WordMatcher
       if (t.In(crlf_, q)) return t.RunEnd(crlf_, q);
       if (q == p) break;
     }
-    if (!is_space) return kUnlimited;
+    if (!is_space) return kNoMatch;
     // (e): \s+ backs off (keeping one character) until no \S follows.
     for (size_t q = space_end; q > p; q = t.Prev(q)) {
       if (!t.In(not_space_, q)) return q;

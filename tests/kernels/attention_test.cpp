@@ -58,14 +58,14 @@ void RunCase(const AttnCase& c, uint32_t seed) {
 
 TEST_P(AttentionTest, VitSelfAttentionNoMask) {
   RunCase({37, 37, 4, 4, 72, 72, false, 0}, 1);
-  RunCase({300, 300, 2, 2, 16, 16, false, 3}, 2);  // several 64-row query blocks
-  RunCase({65, 65, 2, 2, 72, 72, false, 0}, 10);    // last query block of one row
+  RunCase({300, 300, 2, 2, 16, 16, false, 3}, 2);  // two query blocks
+  RunCase({257, 257, 2, 2, 72, 72, false, 0}, 10);  // last query block of one row
   RunCase({9, 9, 1, 1, 1024, 1024, false, 0}, 3);  // very wide heads
 }
 
 TEST_P(AttentionTest, CausalPrefill) {
   RunCase({20, 20, 3, 3, 64, 64, true, 0}, 4);
-  RunCase({270, 270, 2, 1, 24, 16, true, 5}, 5);  // GQA, Dk != Dv, causal across query blocks
+  RunCase({270, 270, 2, 1, 24, 16, true, 5}, 5);  // GQA, Dk != Dv, causal across 5 query blocks
 }
 
 TEST_P(AttentionTest, CausalWithCacheOffset) {

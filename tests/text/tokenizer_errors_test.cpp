@@ -103,6 +103,14 @@ TEST_F(TokenizerFileTest, MissingModelOrVocab) {
   EXPECT_NE(LoadError(j.dump()).find("model.vocab[\"zz\"]"), std::string::npos);
 }
 
+TEST_F(TokenizerFileTest, DuplicateVocabId) {
+  json j = MinimalTokenizer();
+  j["model"]["vocab"]["zz"] = 4;  // "c" has id 4 already
+  const std::string msg = LoadError(j.dump());
+  EXPECT_NE(msg.find("model.vocab"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("id 4 used twice"), std::string::npos) << msg;
+}
+
 TEST_F(TokenizerFileTest, UnknownModelType) {
   json j = MinimalTokenizer();
   j["model"]["type"] = "WordPiece";

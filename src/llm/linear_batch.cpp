@@ -1,0 +1,69 @@
+#include "llm/linear_batch.h"
+
+#include <algorithm>
+#include <string>
+
+#include "dsvl/error.h"
+#include "kernels/ops.h"
+
+namespace dsvl {
+namespace {
+
+// A pool without workers: Run and ParallelFor execute inline on the calling thread and touch no
+// shared state, so every pool thread may use this one object at the same time.
+ThreadPool& InlinePool() {
+  static ThreadPool pool(1);
+  return pool;
+}
+
+// Weight rows per slice in the GEMV regime (M <= kMaxSlicedRows, memory-bound): about 256 KiB of
+// weights, the grain the GEMV kernel itself uses, so that a task's streaming outweighs handing it
+// out.
+constexpr int64_t kMaxSlicedRows = 4;
+int64_t SliceRows(int64_t K, DType dtype) {
+  const int64_t row_bytes = std::max<int64_t>(1, static_cast<int64_t>(DTypeBytes(dtype, K)));
+  return std::max<int64_t>(4, ((int64_t{256} << 10) / row_bytes + 3) / 4 * 4);
+}
+
+}  // namespace
+
+void LinearBatch::Add(const float* x, int64_t M, int64_t K, const TensorView& w, float* y, int64_t ldx,
+                      int64_t ldy) {
+  if (M <= 0) return;
+  // Checked here: a kernel error thrown inside a pool task could not reach the caller.
+  if (w.shape.rank != 2 || w.cols() != K) {
+    Throw(ErrorCode::kInvalidArgument,
+          ErrorContext{"LinearBatch weight", "shape", "[N, " + std::to_string(K) + "]", w.shape.ToString(), ""});
+  }
+  calls_.push_back(Call{x, M, K, w, y, ldx ? ldx : K, ldy ? ldy : w.rows()});
+}
+
+void LinearBatch::Run(ThreadPool& pool) {
+  // Calls with more rows (prefill) are compute-bound GEMMs big enough to split well by themselves:
+  // they keep the kernel's own parallel split, one after another. The GEMV-sized rest (all of
+  // decode; rarely picked experts in prefill) go out as slices in one region.
+  slices_.clear();
+  for (size_t c = 0; c < calls_.size(); ++c) {
+    const Call& call = calls_[c];
+    if (call.M > kMaxSlicedRows || pool.size() == 1) {
+      kernels::Linear(pool, call.x, call.M, call.K, call.w, nullptr, call.y, call.ldx, call.ldy);
+      continue;
+    }
+    const int64_t N = call.w.rows(), step = SliceRows(call.K, call.w.dtype);
+    for (int64_t r = 0; r < N; r += step) slices_.push_back(Slice{static_cast<int32_t>(c), r, std::min(N, r + step)});
+  }
+  if (slices_.size() == 1) {
+    const Call& c = calls_[static_cast<size_t>(slices_[0].call)];
+    kernels::Linear(pool, c.x, c.M, c.K, c.w, nullptr, c.y, c.ldx, c.ldy);
+  } else if (!slices_.empty()) {
+    pool.Run(static_cast<int64_t>(slices_.size()), [&](int64_t t, int) {
+      const Slice& s = slices_[static_cast<size_t>(t)];
+      const Call& c = calls_[static_cast<size_t>(s.call)];
+      kernels::Linear(InlinePool(), c.x, c.M, c.K, c.w.Slice0(s.row_begin, s.row_end), nullptr, c.y + s.row_begin,
+                      c.ldx, c.ldy);
+    });
+  }
+  calls_.clear();
+}
+
+}  // namespace dsvl

@@ -35,6 +35,9 @@ void LinearBatch::Add(const float* x, int64_t M, int64_t K, const TensorView& w,
     Throw(ErrorCode::kInvalidArgument,
           ErrorContext{"LinearBatch weight", "shape", "[N, " + std::to_string(K) + "]", w.shape.ToString(), ""});
   }
+  if (w.dtype != DType::kF32 && w.dtype != DType::kBF16 && w.dtype != DType::kF16) {
+    Throw(ErrorCode::kUnsupported, ErrorContext{"LinearBatch weight", "dtype", "F32, BF16 or F16", DTypeName(w.dtype), ""});
+  }
   calls_.push_back(Call{x, M, K, w, y, ldx ? ldx : K, ldy ? ldy : w.rows()});
 }
 
@@ -42,6 +45,11 @@ void LinearBatch::Run(ThreadPool& pool) {
   // Calls with more rows (prefill) are compute-bound GEMMs big enough to split well by themselves:
   // they keep the kernel's own parallel split, one after another. The GEMV-sized rest (all of
   // decode; rarely picked experts in prefill) go out as slices in one region.
+  // The queue is emptied even if a call throws, so no stale pointers survive into the next Run.
+  struct ClearOnExit {
+    std::vector<Call>& calls;
+    ~ClearOnExit() { calls.clear(); }
+  } clear_on_exit{calls_};
   slices_.clear();
   for (size_t c = 0; c < calls_.size(); ++c) {
     const Call& call = calls_[c];
@@ -63,7 +71,6 @@ void LinearBatch::Run(ThreadPool& pool) {
                       c.ldx, c.ldy);
     });
   }
-  calls_.clear();
 }
 
 }  // namespace dsvl

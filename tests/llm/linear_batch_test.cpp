@@ -97,6 +97,12 @@ TEST(LinearBatch, RejectsMisShapedWeight) {
   std::vector<float> x(64), y(16);
   LinearBatch batch;
   EXPECT_THROW(batch.Add(x.data(), 1, 64, w.view(), y.data()), Error);
+  Tensor ints = Tensor::Empty(DType::kI32, Shape{16, 64});
+  EXPECT_THROW(batch.Add(x.data(), 1, 64, ints.view(), y.data()), Error);
+  // Nothing was queued: a Run now touches nothing.
+  ThreadPool pool(2);
+  batch.Run(pool);
+  EXPECT_EQ(y, std::vector<float>(16));
 }
 
 }  // namespace

@@ -27,6 +27,20 @@ void CheckCommon(const ConfigReader& r, const LlmConfig& c) {
   if (c.rope_theta <= 0.0f) r.Fail("rope_theta", "a positive number", std::to_string(c.rope_theta));
 }
 
+// Llama attention: heads split hidden_size evenly; kv heads divide the heads (grouped-query).
+void SetMhaHeads(const ConfigReader& lc, LlmConfig& c) {
+  c.attention = AttentionKind::kMha;
+  if (c.hidden_size % c.num_heads != 0) {
+    lc.Fail("num_attention_heads", "a divisor of hidden_size " + std::to_string(c.hidden_size),
+            std::to_string(c.num_heads));
+  }
+  if (c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0) {
+    lc.Fail("num_key_value_heads", "a positive divisor of num_attention_heads " + std::to_string(c.num_heads),
+            std::to_string(c.num_kv_heads));
+  }
+  c.head_dim = c.hidden_size / c.num_heads;
+}
+
 }  // namespace
 
 LlmConfig ParseLlamaConfig(const ConfigReader& lc) {
@@ -44,16 +58,7 @@ LlmConfig ParseLlamaConfig(const ConfigReader& lc) {
   c.rope_theta = static_cast<float>(lc.Number("rope_theta", 10000.0).value_or(10000.0));
   c.bos_id = lc.Int("bos_token_id", 1).value_or(-1);
   c.eos_id = lc.Int("eos_token_id", 2).value_or(-1);
-  c.attention = AttentionKind::kMha;
-  if (c.hidden_size % c.num_heads != 0) {
-    lc.Fail("num_attention_heads", "a divisor of hidden_size " + std::to_string(c.hidden_size),
-            std::to_string(c.num_heads));
-  }
-  if (c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0) {
-    lc.Fail("num_key_value_heads", "a positive divisor of num_attention_heads " + std::to_string(c.num_heads),
-            std::to_string(c.num_kv_heads));
-  }
-  c.head_dim = c.hidden_size / c.num_heads;
+  SetMhaHeads(lc, c);
   CheckCommon(lc, c);
   return c;
 }
@@ -90,16 +95,7 @@ LlmConfig ParseDeepseekV2Config(const ConfigReader& lc) {
     c.head_dim = c.mla.v_head_dim;
   } else {
     // transformers LlamaAttention built from the DeepseekV2Config (VL2-tiny).
-    c.attention = AttentionKind::kMha;
-    if (c.hidden_size % c.num_heads != 0) {
-      lc.Fail("num_attention_heads", "a divisor of hidden_size " + std::to_string(c.hidden_size),
-              std::to_string(c.num_heads));
-    }
-    if (c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0) {
-      lc.Fail("num_key_value_heads", "a positive divisor of num_attention_heads " + std::to_string(c.num_heads),
-              std::to_string(c.num_kv_heads));
-    }
-    c.head_dim = c.hidden_size / c.num_heads;
+    SetMhaHeads(lc, c);
   }
 
   MoeConfig& m = c.moe;

@@ -186,8 +186,8 @@ PreparedPrompt SessionImpl::Prepare(const GenerateRequest& request, std::vector<
   return p;
 }
 
-const std::vector<float>& SessionImpl::ImageRows(const ConversationImage& img, int64_t images_in_conversation,
-                                                 double* encode_ms) {
+const Tensor& SessionImpl::ImageRows(const ConversationImage& img, int64_t images_in_conversation,
+                                     double* encode_ms) {
   const bool tiled = m_.config().family == ModelFamily::kDeepSeekVL2 && images_in_conversation <= 2;
   const int64_t key = img.serial * 2 + (tiled ? 1 : 0);
   auto it = embedding_cache_.find(key);
@@ -200,8 +200,7 @@ const std::vector<float>& SessionImpl::ImageRows(const ConversationImage& img, i
     Throw(ErrorCode::kInternal, ErrorContext{"image embedder", "rows", "f32 [n, " + std::to_string(hidden) + "]",
                                              e.rows.shape().ToString(), ""});
   }
-  std::vector<float> rows(e.rows.f32(), e.rows.f32() + e.rows.numel());
-  return embedding_cache_.emplace(key, std::move(rows)).first->second;
+  return embedding_cache_.emplace(key, std::move(e.rows)).first->second;
 }
 
 void SessionImpl::Prefill(const PreparedPrompt& p, int64_t start, int64_t chunk, const ProgressCallback& progress,
@@ -212,16 +211,16 @@ void SessionImpl::Prefill(const PreparedPrompt& p, int64_t start, int64_t chunk,
   const int64_t n_images = static_cast<int64_t>(p.images.size());
 
   // Image rows for every image whose run reaches into [start, total), checked against its run.
-  std::vector<const std::vector<float>*> rows(n_images, nullptr);
+  std::vector<const Tensor*> rows(n_images, nullptr);
   for (int64_t i = 0; i < n_images; ++i) {
     const ImageSpan& s = p.expanded.spans[i];
     if (s.start + s.length <= start) continue;
     Report(progress, "image_encode", i, n_images);
     rows[i] = &ImageRows(p.images[i], n_images, encode_ms);
-    if (static_cast<int64_t>(rows[i]->size()) != s.length * hidden) {
+    if (rows[i]->dim(0) != s.length) {
       Throw(ErrorCode::kInternal,
             ErrorContext{"image " + std::to_string(i), "embedding rows", std::to_string(s.length),
-                         std::to_string(rows[i]->size() / hidden), "(NumTokens and Embed disagree)"});
+                         std::to_string(rows[i]->dim(0)), "(NumTokens and Embed disagree)"});
     }
   }
   if (n_images > 0) Report(progress, "image_encode", n_images, n_images);
@@ -242,7 +241,7 @@ void SessionImpl::Prefill(const PreparedPrompt& p, int64_t start, int64_t chunk,
         while (p.expanded.spans[img].start + p.expanded.spans[img].length <= pos) ++img;
         const ImageSpan& s = p.expanded.spans[img];
         end = std::min(c1, s.start + s.length);
-        std::memcpy(embeds.data() + (pos - c0) * hidden, rows[img]->data() + (pos - s.start) * hidden,
+        std::memcpy(embeds.data() + (pos - c0) * hidden, rows[img]->f32() + (pos - s.start) * hidden,
                     (end - pos) * hidden * sizeof(float));
       }
       pos = end;

@@ -75,7 +75,7 @@ class SessionImpl {
   PreparedPrompt Prepare(const GenerateRequest& request, std::vector<ChatMessage>* conversation_out);
 
  private:
-  const std::vector<float>& ImageRows(const ConversationImage& img, int64_t images_in_conversation,
+  const Tensor& ImageRows(const ConversationImage& img, int64_t images_in_conversation,
                                       double* encode_ms);
   // Runs the language model over positions [start, total) of the prompt; leaves the last logits.
   void Prefill(const PreparedPrompt& prompt, int64_t start, int64_t chunk, const ProgressCallback& progress,
@@ -90,7 +90,7 @@ class SessionImpl {
   std::vector<ChatMessage> history_chat_;        // the same turns for the prompt builder
   std::vector<ConversationImage> history_images_;
   int64_t next_serial_ = 0;
-  std::map<int64_t, std::vector<float>> embedding_cache_;  // key (serial * 2 + tiled) -> rows
+  std::map<int64_t, Tensor> embedding_cache_;  // key (serial * 2 + tiled) -> f32 rows [n, hidden]
 };
 
 }  // namespace dsvl

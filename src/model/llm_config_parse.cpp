@@ -27,6 +27,34 @@ void CheckCommon(const ConfigReader& r, const LlmConfig& c) {
   if (c.rope_theta <= 0.0f) r.Fail("rope_theta", "a positive number", std::to_string(c.rope_theta));
 }
 
+// The class defaults that differ between LlamaConfig and DeepseekV2Config; hidden 4096,
+// intermediate 11008, 32 heads, 2048 positions, eps 1e-6 and theta 10000 are shared.
+struct CommonDefaults {
+  const char* prefix;
+  int64_t vocab;
+  int64_t layers;
+  std::optional<int64_t> kv_heads;  // used when the key is absent; null always means "= heads"
+  int64_t bos;
+  int64_t eos;
+};
+
+LlmConfig ReadCommon(const ConfigReader& lc, const CommonDefaults& d) {
+  LlmConfig c;
+  c.prefix = d.prefix;
+  c.vocab_size = Positive(lc, "vocab_size", d.vocab);
+  c.hidden_size = Positive(lc, "hidden_size", 4096);
+  c.intermediate_size = Positive(lc, "intermediate_size", 11008);
+  c.num_layers = Positive(lc, "num_hidden_layers", d.layers);
+  c.num_heads = Positive(lc, "num_attention_heads", 32);
+  c.num_kv_heads = lc.Int("num_key_value_heads", d.kv_heads).value_or(c.num_heads);
+  c.max_position_embeddings = Positive(lc, "max_position_embeddings", 2048);
+  c.rms_norm_eps = static_cast<float>(lc.Number("rms_norm_eps", 1e-6).value_or(1e-6));
+  c.rope_theta = static_cast<float>(lc.Number("rope_theta", 10000.0).value_or(10000.0));
+  c.bos_id = lc.Int("bos_token_id", d.bos).value_or(-1);
+  c.eos_id = lc.Int("eos_token_id", d.eos).value_or(-1);
+  return c;
+}
+
 // Llama attention: heads split hidden_size evenly; kv heads divide the heads (grouped-query).
 void SetMhaHeads(const ConfigReader& lc, LlmConfig& c) {
   c.attention = AttentionKind::kMha;
@@ -44,39 +72,18 @@ void SetMhaHeads(const ConfigReader& lc, LlmConfig& c) {
 }  // namespace
 
 LlmConfig ParseLlamaConfig(const ConfigReader& lc) {
-  LlmConfig c;
-  c.prefix = "language_model.";
-  c.vocab_size = Positive(lc, "vocab_size", 32000);
-  c.hidden_size = Positive(lc, "hidden_size", 4096);
-  c.intermediate_size = Positive(lc, "intermediate_size", 11008);
-  c.num_layers = Positive(lc, "num_hidden_layers", 32);
-  c.num_heads = Positive(lc, "num_attention_heads", 32);
-  // LlamaConfig: num_key_value_heads None -> num_attention_heads.
-  c.num_kv_heads = lc.Int("num_key_value_heads", std::nullopt).value_or(c.num_heads);
-  c.max_position_embeddings = Positive(lc, "max_position_embeddings", 2048);
-  c.rms_norm_eps = static_cast<float>(lc.Number("rms_norm_eps", 1e-6).value_or(1e-6));
-  c.rope_theta = static_cast<float>(lc.Number("rope_theta", 10000.0).value_or(10000.0));
-  c.bos_id = lc.Int("bos_token_id", 1).value_or(-1);
-  c.eos_id = lc.Int("eos_token_id", 2).value_or(-1);
+  // transformers 4.38 LlamaConfig; num_key_value_heads absent or None -> num_attention_heads.
+  LlmConfig c = ReadCommon(lc, {.prefix = "language_model.", .vocab = 32000, .layers = 32, .kv_heads = std::nullopt,
+                                .bos = 1, .eos = 2});
   SetMhaHeads(lc, c);
   CheckCommon(lc, c);
   return c;
 }
 
 LlmConfig ParseDeepseekV2Config(const ConfigReader& lc) {
-  LlmConfig c;
-  c.prefix = "language.";
-  c.vocab_size = Positive(lc, "vocab_size", 102400);
-  c.hidden_size = Positive(lc, "hidden_size", 4096);
-  c.intermediate_size = Positive(lc, "intermediate_size", 11008);
-  c.num_layers = Positive(lc, "num_hidden_layers", 30);
-  c.num_heads = Positive(lc, "num_attention_heads", 32);
-  c.num_kv_heads = lc.Int("num_key_value_heads", 32).value_or(c.num_heads);
-  c.max_position_embeddings = Positive(lc, "max_position_embeddings", 2048);
-  c.rms_norm_eps = static_cast<float>(lc.Number("rms_norm_eps", 1e-6).value_or(1e-6));
-  c.rope_theta = static_cast<float>(lc.Number("rope_theta", 10000.0).value_or(10000.0));
-  c.bos_id = lc.Int("bos_token_id", 100000).value_or(-1);
-  c.eos_id = lc.Int("eos_token_id", 100001).value_or(-1);
+  // configuration_deepseek.py DeepseekV2Config (model-spec §1.4); num_key_value_heads absent -> 32.
+  LlmConfig c = ReadCommon(lc, {.prefix = "language.", .vocab = 102400, .layers = 30, .kv_heads = 32,
+                                .bos = 100000, .eos = 100001});
   CheckCommon(lc, c);
 
   // use_mla absent -> True (DeepSeek-VL2 issue #81: only tiny sets it, to false).

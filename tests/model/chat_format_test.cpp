@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "dsvl/error.h"
+#include "error_code.h"
+#include "text/utf8.h"
 
 namespace dsvl {
 namespace {
@@ -22,15 +24,7 @@ const std::string kSystem =
 ChatMessage User(std::string text, int64_t images = 0) { return {ChatRole::kUser, std::move(text), images}; }
 ChatMessage Assistant(std::string text) { return {ChatRole::kAssistant, std::move(text), 0}; }
 
-ErrorCode CodeOf(const std::function<void()>& fn, std::string* what = nullptr) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    if (what) *what = e.what();
-    return e.code();
-  }
-  return ErrorCode::kOk;
-}
+using test::CodeOf;
 
 TEST(ChatFormat, DefaultSystemPromptIsTheOfficialOne) {
   EXPECT_EQ(DefaultSystemPrompt(ModelFamily::kDeepSeekVL), kSystem);
@@ -122,21 +116,7 @@ TEST(ChatFormat, ParseChatRole) {
 
 std::string Utf8(uint32_t cp) {
   std::string out;
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
+  text::AppendCodePoint(cp, out);
   return out;
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "dsvl/error.h"
+#include "error_code.h"
 #include "npy.h"
 #include "text/tokenizer.h"
 
@@ -69,15 +70,7 @@ Ids Cat(std::initializer_list<Ids> parts) {
 
 Ids Enc(const Tokenizer& tok, const std::string& s) { return tok.Encode(s, /*add_special_tokens=*/false); }
 
-ErrorCode CodeOf(const std::function<void()>& fn, std::string* what = nullptr) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    if (what) *what = e.what();
-    return e.code();
-  }
-  return ErrorCode::kOk;
-}
+using test::CodeOf;
 
 // ---- VL2 ------------------------------------------------------------------------------------
 

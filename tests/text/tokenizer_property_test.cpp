@@ -8,27 +8,10 @@
 
 #include "npy.h"
 #include "text/tokenizer.h"
+#include "text/utf8.h"
 
 namespace dsvl {
 namespace {
-
-void AppendUtf8(uint32_t cp, std::string& out) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 // Random text drawn from ASCII, whitespace, Latin-1, Cyrillic, CJK, Hangul, emoji and the specials'
 // building blocks ('<', '｜', '▁').
@@ -42,7 +25,7 @@ std::string RandomText(std::mt19937& rng, bool allow_latin1) {
   for (int i = 0; i < n; ++i) {
     auto [lo, hi] = ranges[range_dist(rng)];
     if (!allow_latin1 && lo == 0xA0) continue;
-    AppendUtf8(std::uniform_int_distribution<uint32_t>(lo, hi)(rng), s);
+    text::AppendCodePoint(std::uniform_int_distribution<uint32_t>(lo, hi)(rng), s);
   }
   return s;
 }

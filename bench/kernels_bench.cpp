@@ -9,6 +9,7 @@
 // sets the pool size (default: one per hardware thread).
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -112,6 +113,53 @@ void BM_GemvCold(benchmark::State& state) {
   state.SetLabel(std::string(kernels::IsaName(kernels::ActiveIsa())) + " bf16, " + std::to_string(copies) + " copies");
 }
 
+// BM_GemvCold paired with a plain read of the same number of cold bytes on the same pool (same task
+// grain), alternating call by call. On a shared VM the DRAM bandwidth moves by +-20% within
+// seconds, so a probe taken at start-up is a loose denominator; `of_paired_read` (plain-read time /
+// GEMV time) compares the two under the same conditions. Iteration time is the GEMV's alone.
+void BM_GemvColdPaired(benchmark::State& state) {
+  const int64_t K = state.range(0), N = state.range(1);
+  const size_t bytes = static_cast<size_t>(2 * K * N);
+  const int copies = static_cast<int>(std::ceil(96.0 * (1 << 20) / static_cast<double>(bytes)));
+  std::vector<std::unique_ptr<Weight>> ws;
+  std::vector<std::vector<uint64_t>> reads;
+  for (int c = 0; c < copies; ++c) {
+    ws.push_back(std::make_unique<Weight>(DType::kBF16, N, K, 10 + c));
+    reads.emplace_back(bytes / 8, static_cast<uint64_t>(c));
+  }
+  std::vector<float> x = Random(static_cast<size_t>(K), 2), y(static_cast<size_t>(N));
+  constexpr size_t kGrain = size_t{256} << 10;  // the GEMV's task grain
+  if (bytes % kGrain) {
+    state.SkipWithError("matrix bytes must be a multiple of 256 KiB");
+    return;
+  }
+  double gemv_s = 0, read_s = 0;
+  int next = 0;
+  using Clock = std::chrono::steady_clock;
+  for (auto _ : state) {
+    const uint64_t* r = reads[static_cast<size_t>(next)].data();
+    auto t0 = Clock::now();
+    Pool().ParallelFor(static_cast<int64_t>(bytes / kGrain), 1, [&](int64_t b, int64_t e) {
+      uint64_t s = 0;
+      for (int64_t i = b; i < e; ++i) s += StreamReadSum(r + static_cast<size_t>(i) * (kGrain / 8), kGrain);
+      benchmark::DoNotOptimize(s);
+    });
+    auto t1 = Clock::now();
+    kernels::Linear(Pool(), x.data(), 1, K, ws[static_cast<size_t>(next)]->view, nullptr, y.data());
+    benchmark::DoNotOptimize(y.data());
+    auto t2 = Clock::now();
+    read_s += std::chrono::duration<double>(t1 - t0).count();
+    const double g = std::chrono::duration<double>(t2 - t1).count();
+    gemv_s += g;
+    state.SetIterationTime(g);
+    next = (next + 1) % copies;
+  }
+  SetBandwidthCounters(state, static_cast<double>(bytes));
+  state.counters["of_paired_read"] = read_s / gemv_s;
+  state.counters["paired_read_GB/s"] = static_cast<double>(bytes) * static_cast<double>(state.iterations()) / read_s / 1e9;
+  state.SetLabel(std::string(kernels::IsaName(kernels::ActiveIsa())) + " bf16, " + std::to_string(copies) + " copies");
+}
+
 // Args: M, N, K (f32 GemmNT, as attention scores).
 void BM_GemmNT(benchmark::State& state) {
   const int64_t M = state.range(0), N = state.range(1), K = state.range(2);
@@ -195,6 +243,12 @@ BENCHMARK(BM_Linear)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_GemvCold)->ArgNames({"K", "N"})->Args({2048, 5632})->Args({4096, 11008})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_GemvColdPaired)
+    ->ArgNames({"K", "N"})
+    ->Args({2048, 5632})
+    ->Args({4096, 11008})
+    ->Unit(benchmark::kMillisecond)
+    ->UseManualTime();
 BENCHMARK(BM_GemmNT)->ArgNames({"M", "N", "K"})->Args({729, 729, 72})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Attention)
     ->ArgNames({"Tq", "Tk", "H", "D", "causal"})
@@ -223,10 +277,11 @@ int main(int argc, char** argv) {
   std::fprintf(stderr,
                "roofline: cpu=\"%s\" threads=%d isa=%s f32_fma=%.1f GFLOP/s (all threads at once: %.1f) "
                "bf16_dot=%.1f GFLOP/s "
-               "dram_read=%.2f GB/s (buffer %.0f MiB); kernels isa=%s\n",
+               "dram_read=%.2f GB/s (loads only: %.2f; buffer %.0f MiB); kernels isa=%s\n",
                cpu.c_str(), g_roof.threads, g_roof.isa.c_str(), g_roof.f32_fma_flops / 1e9,
                g_roof.f32_fma_flops_all_threads / 1e9,
-               g_roof.bf16_dot_flops / 1e9, g_roof.dram_read_bytes / 1e9, g_roof.dram_buffer_bytes / (1 << 20),
+               g_roof.bf16_dot_flops / 1e9, g_roof.dram_read_bytes / 1e9, g_roof.dram_read_plain_bytes / 1e9,
+               g_roof.dram_buffer_bytes / (1 << 20),
                dsvl::kernels::IsaName(dsvl::kernels::ActiveIsa()));
   benchmark::AddCustomContext("cpu_model", cpu);
   benchmark::AddCustomContext("kernels_isa", dsvl::kernels::IsaName(dsvl::kernels::ActiveIsa()));

@@ -7,6 +7,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include "kernels/attention_impl.h"
+#include "kernels/dot_avx512bf16.h"
 #include "kernels/gemm_impl.h"
 #include "kernels/gemv_bf16dot_impl.h"
 #include "kernels/rowops_impl.h"
@@ -14,15 +15,6 @@
 
 namespace dsvl::kernels::simd {
 namespace {
-
-struct DotAvx512Bf16 {
-  using Acc = __m512;
-  using Bh = __m512bh;
-  static Acc Zero() { return _mm512_setzero_ps(); }
-  static Bh LoadBh(const uint16_t* p) { return (__m512bh)_mm512_loadu_si512(p); }
-  static Acc Dot(Acc acc, Bh x, Bh w) { return _mm512_dpbf16_ps(acc, x, w); }
-  static float Sum(Acc a) { return VecAvx512::Sum(a); }
-};
 
 void GemmAvx512Bf16(ThreadPool& pool, const GemmArgs& g) { Bf16DotGemv<DotAvx512Bf16, VecAvx512>::Gemm(pool, g); }
 void AttentionAvx512Bf16(ThreadPool& pool, const AttentionArgs& a) { AttentionImpl<VecAvx512>::Run(pool, a); }

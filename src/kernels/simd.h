@@ -54,13 +54,6 @@ struct Variant {
 const Variant& Avx2Variant();
 const Variant& Avx512Variant();
 const Variant& Avx512Bf16Variant();
-// Test hooks (AVX2 CPUs; test_variants_avx2.cpp): the generic kernels instantiated with 16-lane
-// vectors emulated by ymm pairs and the AVX-512 blocking, so the tiling used by the AVX-512
-// variants is tested on AVX2 machines.
-const Variant& Avx2PairTestVariant();
-// Test hook (AVX2 CPUs): Avx2PairTestVariant with the bf16-dot GEMV of the AVX512-BF16 variant,
-// vdpbf16ps emulated by f32 FMAs.
-const Variant& Avx2EmulatedBf16DotTestVariant();
 // Test hook: when non-null, the dispatcher uses `v` instead of the active ISA's variant.
 void SetVariantOverrideForTesting(const Variant* v);
 

@@ -12,6 +12,7 @@
 
 #include "dsvl/tensor.h"
 #include "kernels/isa.h"
+#include "emulated_variants.h"
 #include "kernels/simd.h"
 
 namespace dsvl::kernels::test {
@@ -56,17 +57,17 @@ struct Weights {
 
 inline const char* ShortName(DType t) { return DTypeName(t); }
 
-// The variants a test runs against: each ISA (skipped when the CPU lacks it) plus "avx2pair", the
-// generic kernels at the AVX-512 blocking emulated with ymm pairs, and "avx2bf16dot", that plus the
-// AVX512-BF16 variant's GEMV with vdpbf16ps emulated (both run wherever AVX2 does).
-enum class Variant { kScalar, kAvx2, kAvx2Pair, kAvx2Bf16Dot, kAvx512, kAvx512Bf16 };
+// The variants a test runs against: each ISA (skipped when the CPU lacks it) plus "avx512emu" and
+// "avx512bf16emu", the AVX-512 and AVX512-BF16 variants built from their own sources with the
+// AVX-512 instructions emulated by SIMDe (emulated_variants.h), which run wherever AVX2 does.
+enum class Variant { kScalar, kAvx2, kAvx512Emulated, kAvx512Bf16Emulated, kAvx512, kAvx512Bf16 };
 
 inline Isa RequiredIsa(Variant v) {
   switch (v) {
     case Variant::kScalar: return Isa::kScalar;
     case Variant::kAvx2:
-    case Variant::kAvx2Pair:
-    case Variant::kAvx2Bf16Dot: return Isa::kAvx2;
+    case Variant::kAvx512Emulated:
+    case Variant::kAvx512Bf16Emulated: return Isa::kAvx2;
     case Variant::kAvx512: return Isa::kAvx512;
     case Variant::kAvx512Bf16: return Isa::kAvx512Bf16;
   }
@@ -82,9 +83,9 @@ class PerIsaTest : public ::testing::TestWithParam<Variant> {
     if (!IsaSupported(isa)) GTEST_SKIP() << IsaName(isa) << " not supported by this CPU";
     saved_ = ActiveIsa();
     SetActiveIsa(isa);
-    if (GetParam() == Variant::kAvx2Pair) simd::SetVariantOverrideForTesting(&simd::Avx2PairTestVariant());
-    if (GetParam() == Variant::kAvx2Bf16Dot)
-      simd::SetVariantOverrideForTesting(&simd::Avx2EmulatedBf16DotTestVariant());
+    if (GetParam() == Variant::kAvx512Emulated) simd::SetVariantOverrideForTesting(&simd::EmulatedAvx512Variant());
+    if (GetParam() == Variant::kAvx512Bf16Emulated)
+      simd::SetVariantOverrideForTesting(&simd::EmulatedAvx512Bf16Variant());
     forced_ = true;
   }
   void TearDown() override {
@@ -99,8 +100,8 @@ class PerIsaTest : public ::testing::TestWithParam<Variant> {
 };
 
 inline std::string VariantName(const ::testing::TestParamInfo<Variant>& info) {
-  if (info.param == Variant::kAvx2Pair) return "avx2pair";
-  if (info.param == Variant::kAvx2Bf16Dot) return "avx2bf16dot";
+  if (info.param == Variant::kAvx512Emulated) return "avx512emu";
+  if (info.param == Variant::kAvx512Bf16Emulated) return "avx512bf16emu";
   return IsaName(RequiredIsa(info.param));
 }
 
@@ -108,8 +109,8 @@ inline std::string VariantName(const ::testing::TestParamInfo<Variant>& info) {
   INSTANTIATE_TEST_SUITE_P(                                                                        \
       AllIsas, Suite,                                                                              \
       ::testing::Values(::dsvl::kernels::test::Variant::kScalar, ::dsvl::kernels::test::Variant::kAvx2, \
-                        ::dsvl::kernels::test::Variant::kAvx2Pair,                                 \
-                        ::dsvl::kernels::test::Variant::kAvx2Bf16Dot,                              \
+                        ::dsvl::kernels::test::Variant::kAvx512Emulated,                           \
+                        ::dsvl::kernels::test::Variant::kAvx512Bf16Emulated,                       \
                         ::dsvl::kernels::test::Variant::kAvx512,                                   \
                         ::dsvl::kernels::test::Variant::kAvx512Bf16),                              \
       ::dsvl::kernels::test::VariantName)

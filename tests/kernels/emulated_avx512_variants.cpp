@@ -1,0 +1,76 @@
+// The AVX-512 and AVX512-BF16 kernel variants compiled from their own sources (vec_avx512.h,
+// dot_avx512bf16.h and the generic *_impl.h kernels) with every AVX-512 intrinsic supplied by
+// SIMDe's portable implementation instead of the CPU. This TU is built with the AVX2 flags only, so
+// the tests can run the exact AVX-512 code paths (lane counts, blocking, tails, bf16 dot) on CPUs
+// without AVX-512. An intrinsic SIMDe lacks fails to compile here (GCC refuses to inline the
+// native one), so nothing can silently execute a real AVX-512 instruction.
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+
+#include <cstring>
+
+// Three intrinsics vec_avx512.h uses that SIMDe 0.7.4 does not provide, built from the AVX2
+// instructions with the same per-lane definition (zero-extend, f16 widen, round-to-nearest-even
+// convert), applied to each 256-bit half.
+namespace dsvl::kernels::simd::emulated {
+
+inline simde__m512i Join(__m256i lo, __m256i hi) {
+  alignas(64) int32_t v[16];
+  std::memcpy(v, &lo, 32);
+  std::memcpy(v + 8, &hi, 32);
+  return simde_mm512_load_si512(v);
+}
+inline simde__m512 JoinPs(__m256 lo, __m256 hi) {
+  alignas(64) float v[16];
+  std::memcpy(v, &lo, 32);
+  std::memcpy(v + 8, &hi, 32);
+  return simde_mm512_load_ps(v);
+}
+inline simde__m512i CvtEpu16Epi32(__m256i a) {
+  return Join(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(a)), _mm256_cvtepu16_epi32(_mm256_extracti128_si256(a, 1)));
+}
+inline simde__m512 CvtPhPs(__m256i a) {
+  return JoinPs(_mm256_cvtph_ps(_mm256_castsi256_si128(a)), _mm256_cvtph_ps(_mm256_extracti128_si256(a, 1)));
+}
+inline simde__m512i CvtPsEpi32(simde__m512 a) {
+  alignas(64) float v[16];
+  simde_mm512_store_ps(v, a);
+  return Join(_mm256_cvtps_epi32(_mm256_load_ps(v)), _mm256_cvtps_epi32(_mm256_load_ps(v + 8)));
+}
+
+}  // namespace dsvl::kernels::simd::emulated
+
+#define _mm512_cvtepu16_epi32(a) ::dsvl::kernels::simd::emulated::CvtEpu16Epi32(a)
+#define _mm512_cvtph_ps(a) ::dsvl::kernels::simd::emulated::CvtPhPs(a)
+#define _mm512_cvtps_epi32(a) ::dsvl::kernels::simd::emulated::CvtPsEpi32(a)
+
+#include "emulated_variants.h"
+#include "kernels/attention_impl.h"
+#include "kernels/dot_avx512bf16.h"
+#include "kernels/gemm_impl.h"
+#include "kernels/gemv_bf16dot_impl.h"
+#include "kernels/rowops_impl.h"
+#include "kernels/vec_avx512.h"
+
+namespace dsvl::kernels::simd {
+namespace {
+
+void GemmEmulatedAvx512(ThreadPool& pool, const GemmArgs& g) { GemmImpl<VecAvx512>::Run(pool, g); }
+void GemmEmulatedAvx512Bf16(ThreadPool& pool, const GemmArgs& g) {
+  Bf16DotGemv<DotAvx512Bf16, VecAvx512>::Gemm(pool, g);
+}
+void AttentionEmulatedAvx512(ThreadPool& pool, const AttentionArgs& a) { AttentionImpl<VecAvx512>::Run(pool, a); }
+
+}  // namespace
+
+const Variant& EmulatedAvx512Variant() {
+  static const Variant v{&GemmEmulatedAvx512, &AttentionEmulatedAvx512, RowImpl<VecAvx512>::Table()};
+  return v;
+}
+
+const Variant& EmulatedAvx512Bf16Variant() {
+  static const Variant v{&GemmEmulatedAvx512Bf16, &AttentionEmulatedAvx512, RowImpl<VecAvx512>::Table()};
+  return v;
+}
+
+}  // namespace dsvl::kernels::simd

@@ -69,6 +69,10 @@ void SetFlopCounters(benchmark::State& state, double flops_per_iter) {
   state.counters["FLOP/s"] = benchmark::Counter(flops_per_iter, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["of_f32_peak"] =
       benchmark::Counter(flops_per_iter / g_roof.f32_fma_flops, benchmark::Counter::kIsIterationInvariantRate);
+  // Where the CPU has a bf16 dot product, its (higher) rate is the ceiling of the bf16-activation GEMM.
+  if (g_roof.bf16_dot_flops > 0)
+    state.counters["of_bf16_dot_peak"] =
+        benchmark::Counter(flops_per_iter / g_roof.bf16_dot_flops, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void SetBandwidthCounters(benchmark::State& state, double bytes_per_iter) {
@@ -285,6 +289,7 @@ int main(int argc, char** argv) {
                dsvl::kernels::IsaName(dsvl::kernels::ActiveIsa()));
   benchmark::AddCustomContext("cpu_model", cpu);
   benchmark::AddCustomContext("kernels_isa", dsvl::kernels::IsaName(dsvl::kernels::ActiveIsa()));
+  benchmark::AddCustomContext("bf16_activations", dsvl::kernels::Bf16ActivationsEnabled() ? "on" : "off");
   benchmark::AddCustomContext("roofline_threads", std::to_string(g_roof.threads));
   benchmark::AddCustomContext("roofline_f32_fma_gflops", std::to_string(g_roof.f32_fma_flops / 1e9));
   benchmark::AddCustomContext("roofline_f32_fma_gflops_all_threads_at_once",

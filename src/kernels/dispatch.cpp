@@ -66,6 +66,7 @@ void Linear(ThreadPool& pool, const float* x, int64_t M, int64_t K, const Tensor
   g.B = simd::MatB{w.data, w.dtype, K, false};
   g.C = y; g.ldc = ldy ? ldy : N;
   if (has_bias) g.bias = AsF32(*bias, N, ThreadScratchAs<float>(ScratchSlot::kBias, static_cast<size_t>(N)));
+  g.bf16_activations = w.dtype == DType::kBF16 && Bf16ActivationsEnabled();
   v->gemm(pool, g);
 }
 

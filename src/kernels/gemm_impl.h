@@ -238,6 +238,13 @@ struct GemmImpl {
         acc1[i] = V::Fma(ai, b1, acc1[i]);
       }
     }
+    Epilogue(acc0, acc1, c, ldc, mr, nr, first, bias, alpha, beta);
+  }
+
+  // Writes an MR x NR accumulator tile (rows acc0 | acc1) to C: alpha·acc (+ beta·C + bias on the
+  // first K block, + C on later ones); only the top-left mr x nr part when the tile is partial.
+  static void Epilogue(const F* acc0, const F* acc1, float* c, int64_t ldc, int64_t mr, int64_t nr, bool first,
+                       const float* bias, float alpha, float beta) {
     const F va = V::Set1(alpha);
     if (mr == MR && nr == NR) {
 #pragma GCC unroll 16
@@ -313,6 +320,12 @@ struct GemmImpl {
 
   template <DType D>
   static void Blocked(ThreadPool& pool, const GemmArgs& g) {
+    ForBlocks(pool, g, [&g](int64_t n0, int64_t m0, int64_t m1) { BlockedTask<D>(g, n0, m0, m1); });
+  }
+
+  // Runs task(n0, m0, m1) over output blocks of NC columns x a range of rows, in parallel.
+  template <class Task>
+  static void ForBlocks(ThreadPool& pool, const GemmArgs& g, const Task& task) {
     const int64_t nb = CeilDiv(g.N, NC);
     const int64_t mtiles = CeilDiv(g.M, MR);
     // Enough tasks for dynamic balance (>= 4 per thread); split M only when N alone has too few
@@ -321,9 +334,9 @@ struct GemmImpl {
     const int64_t msplit = nb >= want ? 1 : MinI(mtiles, CeilDiv(want, nb));
     const int64_t mc = CeilDiv(mtiles, msplit) * MR;
     const int64_t mb = CeilDiv(g.M, mc);
-    pool.Run(nb * mb, [&](int64_t task, int) {
-      const int64_t m0 = (task % mb) * mc;
-      BlockedTask<D>(g, (task / mb) * NC, m0, MinI(g.M, m0 + mc));
+    pool.Run(nb * mb, [&](int64_t t, int) {
+      const int64_t m0 = (t % mb) * mc;
+      task((t / mb) * NC, m0, MinI(g.M, m0 + mc));
     });
   }
 

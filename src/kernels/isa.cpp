@@ -79,6 +79,19 @@ void SetActiveIsa(Isa isa) {
   Active().store(isa, std::memory_order_relaxed);
 }
 
+namespace {
+std::atomic<bool>& Bf16Activations() {
+  static std::atomic<bool> on{[] {
+    const char* e = std::getenv("DSVL_BF16_ACTIVATIONS");
+    return e && std::strcmp(e, "1") == 0;
+  }()};
+  return on;
+}
+}  // namespace
+
+bool Bf16ActivationsEnabled() { return Bf16Activations().load(std::memory_order_relaxed); }
+void SetBf16Activations(bool on) { Bf16Activations().store(on, std::memory_order_relaxed); }
+
 bool PreferBf16Dot() {
   static const bool prefer = CpuHas(Isa::kAvx512Bf16) && __builtin_cpu_is("amd");
   return prefer;

@@ -19,13 +19,23 @@ Isa ActiveIsa();
 // thread-safe with kernels running concurrently.
 void SetActiveIsa(Isa isa);
 
+// Opt-in numerics for bf16 weights, used by the AVX512-BF16 variant only (others ignore it): every
+// matrix product with bf16 weights rounds its activations to bf16 first (as PyTorch does for a bf16
+// checkpoint) and feeds them to vdpbf16ps as one term, for twice the multiply-adds per instruction
+// of f32 FMA in the GEMM (vision, prefill). Off by default: then activations stay f32 (exact to
+// 2^-27 in the GEMV, widened weights + f32 FMA in the GEMM) and results do not depend on the CPU
+// beyond f32 summation order. DSVL_BF16_ACTIVATIONS=1 in the environment turns it on at start-up.
+bool Bf16ActivationsEnabled();
+void SetBf16Activations(bool on);
+
 // The AVX512-BF16 variant is the AVX-512 one plus a GEMV that feeds bf16 weights straight to
-// vdpbf16ps (activations split into three bf16 terms so the result keeps f32 accuracy).
+// vdpbf16ps (activations split into three bf16 terms so the result keeps f32 accuracy), and with
+// Bf16ActivationsEnabled() a bf16-dot GEMM.
 // Documented rule, not a measurement: DetectedIsa() picks it only where vdpbf16ps runs at the full
 // FP32 FMA rate (AMD Zen 4/5); on Intel (Sapphire/Emerald Rapids) it runs at about half rate, so
-// there the plain AVX-512 variant (widen bf16 to f32 + FMA) is chosen. The blocked GEMM widens bf16
-// panels once per block and uses FP32 FMA in every variant: with the 3-term split vdpbf16ps does no
-// more useful work per instruction than an FMA, so it cannot win there.
+// there the plain AVX-512 variant (widen bf16 to f32 + FMA) is chosen. With f32 activations the
+// GEMM widens bf16 panels and uses FP32 FMA in every variant: with the 3-term split vdpbf16ps does
+// no more useful work per instruction than an FMA, so it cannot win there.
 bool PreferBf16Dot();
 
 }  // namespace dsvl::kernels

@@ -1,6 +1,7 @@
-// AVX512-BF16 variant: the AVX-512 kernels, except that GEMV over bf16 weights (decode) feeds the
-// weights straight to vdpbf16ps instead of widening them (gemv_bf16dot_impl.h). When this variant
-// is picked: see PreferBf16Dot() in isa.h.
+// AVX512-BF16 variant: the AVX-512 kernels, except that matrix products over bf16 weights feed
+// them straight to vdpbf16ps instead of widening them: the GEMV (decode) keeps f32 accuracy with a
+// 3-term split of the activations (gemv_bf16dot_impl.h), the GEMM rounds activations to bf16 for
+// twice the FMA rate (gemm_bf16dot_impl.h). When this variant is picked: PreferBf16Dot() in isa.h.
 
 // GCC 12 reports false (maybe-)uninitialized warnings inside its own _mm512_undefined_* helpers.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -8,6 +9,7 @@
 
 #include "kernels/attention_impl.h"
 #include "kernels/dot_avx512bf16.h"
+#include "kernels/gemm_bf16dot_impl.h"
 #include "kernels/gemm_impl.h"
 #include "kernels/gemv_bf16dot_impl.h"
 #include "kernels/rowops_impl.h"
@@ -16,7 +18,7 @@
 namespace dsvl::kernels::simd {
 namespace {
 
-void GemmAvx512Bf16(ThreadPool& pool, const GemmArgs& g) { Bf16DotGemv<DotAvx512Bf16, VecAvx512>::Gemm(pool, g); }
+void GemmAvx512Bf16(ThreadPool& pool, const GemmArgs& g) { Bf16DotGemmEntry<DotAvx512Bf16, VecAvx512>(pool, g); }
 void AttentionAvx512Bf16(ThreadPool& pool, const AttentionArgs& a) { AttentionImpl<VecAvx512>::Run(pool, a); }
 
 }  // namespace

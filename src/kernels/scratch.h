@@ -12,6 +12,7 @@ enum class ScratchSlot {
   kTileA,        // GEMM: zero-padded activation rows for the last, partial row tile
   kBias,         // Linear: bias widened to f32 (calling thread)
   kSplitX,       // bf16-dot GEMV: activations split into bf16 terms (calling thread)
+  kRoundedA,     // bf16-activation GEMM fallback: activations rounded to bf16 (calling thread)
   kScores,       // Attention: score rows (per task, on the thread running it)
   kAttnPartial,  // Attention decode: per key block softmax partials (calling thread)
   kConvCols,     // Conv2d: im2col patches (calling thread)

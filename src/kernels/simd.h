@@ -30,6 +30,7 @@ struct GemmArgs {
   float* C = nullptr; int64_t ldc = 0;
   const float* bias = nullptr;
   float alpha = 1.0f, beta = 0.0f;
+  bool bf16_activations = false;  // Bf16ActivationsEnabled() (isa.h); honoured by the AVX512-BF16 variant
 };
 
 // Row-op kernels (f32, contiguous); weight/bias already widened to f32 (bias may be null).

@@ -9,9 +9,11 @@
 
 #include <cstring>
 
-// Three intrinsics vec_avx512.h uses that SIMDe 0.7.4 does not provide, built from the AVX2
-// instructions with the same per-lane definition (zero-extend, f16 widen, round-to-nearest-even
-// convert), applied to each 256-bit half.
+#include "dsvl/tensor.h"
+
+// Intrinsics the kernels use that SIMDe 0.7.4 does not provide, built from AVX2 instructions or
+// scalar code with the same per-lane definition (zero-extend, f16 widen, round-to-nearest-even
+// convert; f32 -> bf16 round to nearest even).
 namespace dsvl::kernels::simd::emulated {
 
 inline simde__m512i Join(__m256i lo, __m256i hi) {
@@ -38,8 +40,21 @@ inline simde__m512i CvtPsEpi32(simde__m512 a) {
   return Join(_mm256_cvtps_epi32(_mm256_load_ps(v)), _mm256_cvtps_epi32(_mm256_load_ps(v + 8)));
 }
 
+// _mm512_cvtne2ps_pbh(a, b): bf16 of b in lanes 0-15, of a in lanes 16-31.
+inline simde__m512bh CvtNe2PsPbh(simde__m512 a, simde__m512 b) {
+  alignas(64) float f[32];
+  simde_mm512_store_ps(f, b);
+  simde_mm512_store_ps(f + 16, a);
+  alignas(64) uint16_t h[32];
+  for (int i = 0; i < 32; ++i) h[i] = F32ToBf16(f[i]);
+  simde__m512bh r;
+  std::memcpy(&r, h, 64);
+  return r;
+}
+
 }  // namespace dsvl::kernels::simd::emulated
 
+#define _mm512_cvtne2ps_pbh(a, b) ::dsvl::kernels::simd::emulated::CvtNe2PsPbh(a, b)
 #define _mm512_cvtepu16_epi32(a) ::dsvl::kernels::simd::emulated::CvtEpu16Epi32(a)
 #define _mm512_cvtph_ps(a) ::dsvl::kernels::simd::emulated::CvtPhPs(a)
 #define _mm512_cvtps_epi32(a) ::dsvl::kernels::simd::emulated::CvtPsEpi32(a)
@@ -47,6 +62,7 @@ inline simde__m512i CvtPsEpi32(simde__m512 a) {
 #include "emulated_variants.h"
 #include "kernels/attention_impl.h"
 #include "kernels/dot_avx512bf16.h"
+#include "kernels/gemm_bf16dot_impl.h"
 #include "kernels/gemm_impl.h"
 #include "kernels/gemv_bf16dot_impl.h"
 #include "kernels/rowops_impl.h"
@@ -57,7 +73,7 @@ namespace {
 
 void GemmEmulatedAvx512(ThreadPool& pool, const GemmArgs& g) { GemmImpl<VecAvx512>::Run(pool, g); }
 void GemmEmulatedAvx512Bf16(ThreadPool& pool, const GemmArgs& g) {
-  Bf16DotGemv<DotAvx512Bf16, VecAvx512>::Gemm(pool, g);
+  Bf16DotGemmEntry<DotAvx512Bf16, VecAvx512>(pool, g);
 }
 void AttentionEmulatedAvx512(ThreadPool& pool, const AttentionArgs& a) { AttentionImpl<VecAvx512>::Run(pool, a); }
 

@@ -60,18 +60,45 @@ inline const char* ShortName(DType t) { return DTypeName(t); }
 // The variants a test runs against: each ISA (skipped when the CPU lacks it) plus "avx512emu" and
 // "avx512bf16emu", the AVX-512 and AVX512-BF16 variants built from their own sources with the
 // AVX-512 instructions emulated by SIMDe (emulated_variants.h), which run wherever AVX2 does.
-enum class Variant { kScalar, kAvx2, kAvx512Emulated, kAvx512Bf16Emulated, kAvx512, kAvx512Bf16 };
+
+// "..._bf16act" run a variant with Bf16ActivationsEnabled() (isa.h).
+enum class Variant {
+  kScalar,
+  kAvx2,
+  kAvx512Emulated,
+  kAvx512Bf16Emulated,
+  kAvx512Bf16EmulatedBf16Act,
+  kAvx512,
+  kAvx512Bf16,
+  kAvx512Bf16Bf16Act
+};
+
+inline bool WithBf16Activations(Variant v) {
+  return v == Variant::kAvx512Bf16EmulatedBf16Act || v == Variant::kAvx512Bf16Bf16Act;
+}
 
 inline Isa RequiredIsa(Variant v) {
   switch (v) {
     case Variant::kScalar: return Isa::kScalar;
     case Variant::kAvx2:
     case Variant::kAvx512Emulated:
-    case Variant::kAvx512Bf16Emulated: return Isa::kAvx2;
+    case Variant::kAvx512Bf16Emulated:
+    case Variant::kAvx512Bf16EmulatedBf16Act: return Isa::kAvx2;
     case Variant::kAvx512: return Isa::kAvx512;
-    case Variant::kAvx512Bf16: return Isa::kAvx512Bf16;
+    case Variant::kAvx512Bf16:
+    case Variant::kAvx512Bf16Bf16Act: return Isa::kAvx512Bf16;
   }
   return Isa::kScalar;
+}
+
+// With bf16 activations the AVX512-BF16 variant rounds the activations of every product with bf16
+// weights to bf16 (gemm_bf16dot_impl.h, gemv_bf16dot_impl.h). Where that applies, the tests compute
+// the reference on the rounded activations, so the same f32 summation-order tolerance holds.
+inline bool RoundsActivations(Variant v, DType weights) { return WithBf16Activations(v) && weights == DType::kBF16; }
+
+inline std::vector<float> RoundedToBf16(std::vector<float> v) {
+  for (auto& x : v) x = RoundToBf16(x);
+  return v;
 }
 
 // Runs the test body with GetParam() forced as the active kernel variant; restores the previous
@@ -84,24 +111,30 @@ class PerIsaTest : public ::testing::TestWithParam<Variant> {
     saved_ = ActiveIsa();
     SetActiveIsa(isa);
     if (GetParam() == Variant::kAvx512Emulated) simd::SetVariantOverrideForTesting(&simd::EmulatedAvx512Variant());
-    if (GetParam() == Variant::kAvx512Bf16Emulated)
+    if (GetParam() == Variant::kAvx512Bf16Emulated || GetParam() == Variant::kAvx512Bf16EmulatedBf16Act)
       simd::SetVariantOverrideForTesting(&simd::EmulatedAvx512Bf16Variant());
+    saved_bf16_activations_ = Bf16ActivationsEnabled();
+    SetBf16Activations(WithBf16Activations(GetParam()));
     forced_ = true;
   }
   void TearDown() override {
     if (!forced_) return;
     simd::SetVariantOverrideForTesting(nullptr);
     SetActiveIsa(saved_);
+    SetBf16Activations(saved_bf16_activations_);
   }
 
  private:
   Isa saved_ = Isa::kScalar;
+  bool saved_bf16_activations_ = false;
   bool forced_ = false;
 };
 
 inline std::string VariantName(const ::testing::TestParamInfo<Variant>& info) {
   if (info.param == Variant::kAvx512Emulated) return "avx512emu";
   if (info.param == Variant::kAvx512Bf16Emulated) return "avx512bf16emu";
+  if (info.param == Variant::kAvx512Bf16EmulatedBf16Act) return "avx512bf16emu_bf16act";
+  if (info.param == Variant::kAvx512Bf16Bf16Act) return "avx512bf16_bf16act";
   return IsaName(RequiredIsa(info.param));
 }
 
@@ -111,8 +144,10 @@ inline std::string VariantName(const ::testing::TestParamInfo<Variant>& info) {
       ::testing::Values(::dsvl::kernels::test::Variant::kScalar, ::dsvl::kernels::test::Variant::kAvx2, \
                         ::dsvl::kernels::test::Variant::kAvx512Emulated,                           \
                         ::dsvl::kernels::test::Variant::kAvx512Bf16Emulated,                       \
+                        ::dsvl::kernels::test::Variant::kAvx512Bf16EmulatedBf16Act,                \
                         ::dsvl::kernels::test::Variant::kAvx512,                                   \
-                        ::dsvl::kernels::test::Variant::kAvx512Bf16),                              \
+                        ::dsvl::kernels::test::Variant::kAvx512Bf16,                               \
+                        ::dsvl::kernels::test::Variant::kAvx512Bf16Bf16Act),                       \
       ::dsvl::kernels::test::VariantName)
 
 }  // namespace dsvl::kernels::test

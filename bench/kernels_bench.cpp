@@ -1,6 +1,7 @@
 // Kernel benchmarks (Google Benchmark) with every figure also reported as a fraction of this
 // machine's measured roofline (roofline.h): GEMM/prefill against the f32 FMA peak, GEMV against
-// DRAM read bandwidth (weights are the only big stream).
+// DRAM read bandwidth (weights are the only big stream). Matrix products, attention and the patch
+// embedding are here; element-wise and row kernels in kernels_rowops.cpp.
 //
 //   build/bin/kernels_bench --benchmark_min_time=0.2 --benchmark_out=kernels.json --benchmark_out_format=json
 //
@@ -19,68 +20,16 @@
 #include <string>
 #include <vector>
 
+#include "core/cpu_info.h"
 #include "dsvl/tensor.h"
 #include "dsvl/thread_pool.h"
 #include "kernels/isa.h"
 #include "kernels/ops.h"
+#include "kernel_bench_util.h"
 #include "roofline.h"
 
 namespace dsvl::bench {
 namespace {
-
-ThreadPool& Pool() {
-  static ThreadPool pool(std::getenv("DSVL_BENCH_THREADS") ? std::atoi(std::getenv("DSVL_BENCH_THREADS")) : 0);
-  return pool;
-}
-
-Roofline g_roof;
-
-std::vector<float> Random(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
-
-// Weight matrix [N, K] in `dtype`, owning its bytes.
-struct Weight {
-  DType dtype;
-  std::vector<float> f32;
-  std::vector<uint16_t> half;
-  TensorView view;
-  Weight(DType t, int64_t N, int64_t K, uint32_t seed) : dtype(t) {
-    f32 = Random(static_cast<size_t>(N * K), seed);
-    if (t == DType::kF32) {
-      view = TensorView(t, Shape{N, K}, f32.data());
-      return;
-    }
-    half.resize(f32.size());
-    for (size_t i = 0; i < f32.size(); ++i) half[i] = t == DType::kBF16 ? F32ToBf16(f32[i]) : F32ToF16(f32[i]);
-    f32.clear();
-    f32.shrink_to_fit();
-    view = TensorView(t, Shape{N, K}, half.data());
-  }
-};
-
-DType DTypeArg(int64_t code) { return code == 0 ? DType::kF32 : code == 1 ? DType::kBF16 : DType::kF16; }
-
-void SetFlopCounters(benchmark::State& state, double flops_per_iter) {
-  state.counters["FLOP/s"] = benchmark::Counter(flops_per_iter, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["of_f32_peak"] =
-      benchmark::Counter(flops_per_iter / g_roof.f32_fma_flops, benchmark::Counter::kIsIterationInvariantRate);
-  // Where the CPU has a bf16 dot product, its (higher) rate is the ceiling of the bf16-activation GEMM.
-  if (g_roof.bf16_dot_flops > 0)
-    state.counters["of_bf16_dot_peak"] =
-        benchmark::Counter(flops_per_iter / g_roof.bf16_dot_flops, benchmark::Counter::kIsIterationInvariantRate);
-}
-
-void SetBandwidthCounters(benchmark::State& state, double bytes_per_iter) {
-  state.counters["W_bytes/s"] = benchmark::Counter(bytes_per_iter, benchmark::Counter::kIsIterationInvariantRate,
-                                                   benchmark::Counter::kIs1024);
-  state.counters["of_dram_bw"] =
-      benchmark::Counter(bytes_per_iter / g_roof.dram_read_bytes, benchmark::Counter::kIsIterationInvariantRate);
-}
 
 // Args: M, K, N, dtype (0 f32, 1 bf16, 2 f16).
 void BM_Linear(benchmark::State& state) {
@@ -209,28 +158,6 @@ void BM_PatchEmbed(benchmark::State& state) {
   SetFlopCounters(state, 2.0 * G * G * O * C * k * k);
 }
 
-void BM_GeluErf(benchmark::State& state) {
-  std::vector<float> x = Random(static_cast<size_t>(state.range(0)), 1), y(x.size());
-  for (auto _ : state) {
-    std::memcpy(y.data(), x.data(), x.size() * sizeof(float));
-    kernels::GeluErf(Pool(), y.data(), state.range(0));
-    benchmark::DoNotOptimize(y.data());
-  }
-  state.SetItemsProcessed(state.iterations() * state.range(0));
-}
-
-void BM_RmsNorm(benchmark::State& state) {
-  const int64_t rows = state.range(0), cols = state.range(1);
-  std::vector<float> x = Random(static_cast<size_t>(rows * cols), 1), y(x.size());
-  Weight w(DType::kBF16, 1, cols, 2);
-  TensorView wv(DType::kBF16, Shape{cols}, w.half.data());
-  for (auto _ : state) {
-    kernels::RmsNorm(Pool(), x.data(), rows, cols, wv, 1e-6f, y.data());
-    benchmark::DoNotOptimize(y.data());
-  }
-  state.SetItemsProcessed(state.iterations() * rows * cols);
-}
-
 // SigLIP-so400m block (729 tokens, 1152 -> 4304), prefill of a 1.3B-class LLM MLP, decode GEMVs,
 // and small-M GEMMs (a few tokens, MoE experts) where packing W is not amortised over many rows.
 BENCHMARK(BM_Linear)
@@ -264,8 +191,6 @@ BENCHMARK(BM_Attention)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_PatchEmbed)->ArgNames({"C", "S", "O", "k"})->Args({3, 384, 1152, 14})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_GeluErf)->Arg(729 * 4304)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_RmsNorm)->Args({512, 2048})->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace
 }  // namespace dsvl::bench
@@ -276,26 +201,26 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   size_t mib = 1024;
   if (const char* e = std::getenv("DSVL_ROOFLINE_MIB")) mib = static_cast<size_t>(std::atol(e));
-  g_roof = MeasureRoofline(Pool().size(), mib << 20);
-  const std::string cpu = CpuModelName();
+  Roof() = MeasureRoofline(Pool().size(), mib << 20);
+  const std::string cpu = dsvl::CpuDescription();
   std::fprintf(stderr,
                "roofline: cpu=\"%s\" threads=%d isa=%s f32_fma=%.1f GFLOP/s (all threads at once: %.1f) "
                "bf16_dot=%.1f GFLOP/s "
                "dram_read=%.2f GB/s (loads only: %.2f; buffer %.0f MiB); kernels isa=%s\n",
-               cpu.c_str(), g_roof.threads, g_roof.isa.c_str(), g_roof.f32_fma_flops / 1e9,
-               g_roof.f32_fma_flops_all_threads / 1e9,
-               g_roof.bf16_dot_flops / 1e9, g_roof.dram_read_bytes / 1e9, g_roof.dram_read_plain_bytes / 1e9,
-               g_roof.dram_buffer_bytes / (1 << 20),
+               cpu.c_str(), Roof().threads, Roof().isa.c_str(), Roof().f32_fma_flops / 1e9,
+               Roof().f32_fma_flops_all_threads / 1e9,
+               Roof().bf16_dot_flops / 1e9, Roof().dram_read_bytes / 1e9, Roof().dram_read_plain_bytes / 1e9,
+               Roof().dram_buffer_bytes / (1 << 20),
                dsvl::kernels::IsaName(dsvl::kernels::ActiveIsa()));
   benchmark::AddCustomContext("cpu_model", cpu);
   benchmark::AddCustomContext("kernels_isa", dsvl::kernels::IsaName(dsvl::kernels::ActiveIsa()));
   benchmark::AddCustomContext("bf16_activations", dsvl::kernels::Bf16ActivationsEnabled() ? "on" : "off");
-  benchmark::AddCustomContext("roofline_threads", std::to_string(g_roof.threads));
-  benchmark::AddCustomContext("roofline_f32_fma_gflops", std::to_string(g_roof.f32_fma_flops / 1e9));
+  benchmark::AddCustomContext("roofline_threads", std::to_string(Roof().threads));
+  benchmark::AddCustomContext("roofline_f32_fma_gflops", std::to_string(Roof().f32_fma_flops / 1e9));
   benchmark::AddCustomContext("roofline_f32_fma_gflops_all_threads_at_once",
-                              std::to_string(g_roof.f32_fma_flops_all_threads / 1e9));
-  benchmark::AddCustomContext("roofline_bf16_dot_gflops", std::to_string(g_roof.bf16_dot_flops / 1e9));
-  benchmark::AddCustomContext("roofline_dram_read_gbs", std::to_string(g_roof.dram_read_bytes / 1e9));
+                              std::to_string(Roof().f32_fma_flops_all_threads / 1e9));
+  benchmark::AddCustomContext("roofline_bf16_dot_gflops", std::to_string(Roof().bf16_dot_flops / 1e9));
+  benchmark::AddCustomContext("roofline_dram_read_gbs", std::to_string(Roof().dram_read_bytes / 1e9));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

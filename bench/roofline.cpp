@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -155,23 +154,6 @@ uint64_t ReadSumScalar(const uint64_t* p, size_t n) {
 uint64_t StreamReadSum(const void* p, size_t bytes) {
   const auto* w = static_cast<const uint64_t*>(p);
   return __builtin_cpu_supports("avx2") ? ReadSumAvx2(w, bytes / 8, 0) : ReadSumScalar(w, bytes / 8);
-}
-
-std::string CpuModelName() {
-  // "model name" alone can be as vague as "AMD EPYC" in a VM; family/model identify the core.
-  std::ifstream f("/proc/cpuinfo");
-  std::string line, name = "unknown", family, model;
-  auto value = [](const std::string& l) {
-    auto pos = l.find(':');
-    return pos == std::string::npos ? std::string() : l.substr(pos + 2);
-  };
-  while (std::getline(f, line)) {
-    if (line.rfind("model name", 0) == 0) name = value(line);
-    else if (line.rfind("cpu family", 0) == 0) family = value(line);
-    else if (line.rfind("model", 0) == 0 && line.rfind("model name", 0) != 0) model = value(line);
-    else if (line.empty() && !family.empty()) break;  // first processor only
-  }
-  return family.empty() ? name : name + " (family " + family + ", model " + model + ")";
 }
 
 Roofline MeasureRoofline(int threads, size_t buffer_bytes) {

@@ -23,8 +23,6 @@ struct Roofline {
 // Takes about a second. buffer_bytes should be far larger than the last-level cache.
 Roofline MeasureRoofline(int threads, size_t buffer_bytes = size_t{1} << 30);
 
-std::string CpuModelName();
-
 // Sums `bytes` (a multiple of 128, 32-byte aligned) with plain vector loads: the reference stream
 // a memory-bound kernel is compared with.
 uint64_t StreamReadSum(const void* p, size_t bytes);  // "model name" from /proc/cpuinfo

@@ -1,13 +1,13 @@
 // `dsvl bench`: one greedy generation of exactly -n tokens with an image, reported as JSON
 // (image encode time, prefill and decode throughput, memory) for comparing builds and machines.
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "core/cpu_info.h"
 #include "dsvl/dsvl.h"
 
 namespace dsvl::cli {
@@ -25,18 +25,6 @@ struct BenchOptions {
 
 void Check(const Status& s) {
   if (!s.ok()) throw Error(s.code(), s.message());
-}
-
-std::string CpuName() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
-    }
-  }
-  return "unknown";
 }
 
 void RunBench(const BenchOptions& o) {
@@ -65,7 +53,7 @@ void RunBench(const BenchOptions& o) {
   j["peak_rss_mb"] = PeakRssMb();
   j["threads"] = model->info().threads;
   j["model"] = o.model;
-  j["cpu"] = CpuName();
+  j["cpu"] = CpuDescription();
   const std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   std::fwrite(text.data(), 1, text.size(), stdout);
   if (!o.out.empty()) {

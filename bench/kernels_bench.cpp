@@ -13,10 +13,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
-#include <ctime>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -49,12 +46,24 @@ void BM_Linear(benchmark::State& state) {
 
 // GEMV with the weights cold: rotates over enough copies (>= 3x the 32 MiB L3) that each call
 // streams its matrix from DRAM, as decode does over a whole model.
+// Enough copies of a bf16 [N, K] matrix (>= 96 MiB, 3x the L3) that cycling through them streams
+// each from DRAM.
+std::vector<std::unique_ptr<Weight>> ColdCopies(int64_t N, int64_t K) {
+  const int copies = static_cast<int>(std::ceil(96.0 * (1 << 20) / (2.0 * K * N)));
+  std::vector<std::unique_ptr<Weight>> ws;
+  for (int c = 0; c < copies; ++c) ws.push_back(std::make_unique<Weight>(DType::kBF16, N, K, 10 + c));
+  return ws;
+}
+
+std::string ColdLabel(size_t copies) {
+  return std::string(kernels::IsaName(kernels::ActiveIsa())) + " bf16, " + std::to_string(copies) + " copies";
+}
+
 void BM_GemvCold(benchmark::State& state) {
   const int64_t K = state.range(0), N = state.range(1);
   const double bytes = 2.0 * K * N;
-  const int copies = static_cast<int>(std::ceil(96.0 * (1 << 20) / bytes));
-  std::vector<std::unique_ptr<Weight>> ws;
-  for (int c = 0; c < copies; ++c) ws.push_back(std::make_unique<Weight>(DType::kBF16, N, K, 10 + c));
+  const std::vector<std::unique_ptr<Weight>> ws = ColdCopies(N, K);
+  const int copies = static_cast<int>(ws.size());
   std::vector<float> x = Random(static_cast<size_t>(K), 2), y(static_cast<size_t>(N));
   int next = 0;
   for (auto _ : state) {
@@ -63,7 +72,7 @@ void BM_GemvCold(benchmark::State& state) {
     next = (next + 1) % copies;
   }
   SetBandwidthCounters(state, bytes);
-  state.SetLabel(std::string(kernels::IsaName(kernels::ActiveIsa())) + " bf16, " + std::to_string(copies) + " copies");
+  state.SetLabel(ColdLabel(ws.size()));
 }
 
 // BM_GemvCold paired with a plain read of the same number of cold bytes on the same pool (same task
@@ -73,13 +82,10 @@ void BM_GemvCold(benchmark::State& state) {
 void BM_GemvColdPaired(benchmark::State& state) {
   const int64_t K = state.range(0), N = state.range(1);
   const size_t bytes = static_cast<size_t>(2 * K * N);
-  const int copies = static_cast<int>(std::ceil(96.0 * (1 << 20) / static_cast<double>(bytes)));
-  std::vector<std::unique_ptr<Weight>> ws;
+  const std::vector<std::unique_ptr<Weight>> ws = ColdCopies(N, K);
+  const int copies = static_cast<int>(ws.size());
   std::vector<std::vector<uint64_t>> reads;
-  for (int c = 0; c < copies; ++c) {
-    ws.push_back(std::make_unique<Weight>(DType::kBF16, N, K, 10 + c));
-    reads.emplace_back(bytes / 8, static_cast<uint64_t>(c));
-  }
+  for (int c = 0; c < copies; ++c) reads.emplace_back(bytes / 8, static_cast<uint64_t>(c));
   std::vector<float> x = Random(static_cast<size_t>(K), 2), y(static_cast<size_t>(N));
   constexpr size_t kGrain = size_t{256} << 10;  // the GEMV's task grain
   if (bytes % kGrain) {
@@ -110,7 +116,7 @@ void BM_GemvColdPaired(benchmark::State& state) {
   SetBandwidthCounters(state, static_cast<double>(bytes));
   state.counters["of_paired_read"] = read_s / gemv_s;
   state.counters["paired_read_GB/s"] = static_cast<double>(bytes) * static_cast<double>(state.iterations()) / read_s / 1e9;
-  state.SetLabel(std::string(kernels::IsaName(kernels::ActiveIsa())) + " bf16, " + std::to_string(copies) + " copies");
+  state.SetLabel(ColdLabel(ws.size()));
 }
 
 // Args: M, N, K (f32 GemmNT, as attention scores).

@@ -1,5 +1,6 @@
 // The bf16 dot-product steps of the AVX512-BF16 GEMV and GEMM (gemv_bf16dot_impl.h,
-// gemm_bf16dot_impl.h): 16 bf16 pairs per vdpbf16ps. Include only from *_avx512bf16.cpp files (and the emulated test variant).
+// gemm_bf16dot_impl.h): 16 bf16 pairs per vdpbf16ps. Include only from *_avx512bf16.cpp files
+// (and the tests' emulated copy of that variant).
 #pragma once
 
 #include <immintrin.h>

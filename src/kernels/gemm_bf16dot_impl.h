@@ -40,11 +40,12 @@ struct Bf16DotGemm {
   static constexpr int64_t NC = G::NC;
   static constexpr int64_t KC = G::KC;  // bf16 values per K block: KC/2 pair words
 
-  // The weights can be read as pair words only when every row starts at an even element.
-  static bool Applies(const GemmArgs& g) {
-    return g.bf16_activations && g.B.dtype == DType::kBF16 && !g.B.kn && g.B.ld % 2 == 0 && g.M > kGemvMaxM &&
-           g.K > 0;
+  // A GEMM (not GEMV) over bf16 [N, K] weights in the bf16-activation mode.
+  static bool RoundsActivations(const GemmArgs& g) {
+    return g.bf16_activations && g.B.dtype == DType::kBF16 && !g.B.kn && g.M > kGemvMaxM && g.K > 0 && g.N > 0;
   }
+  // The weights can be read as pair words only when every row starts at an even element.
+  static bool Applies(const GemmArgs& g) { return RoundsActivations(g) && g.B.ld % 2 == 0; }
 
   static uint32_t PairWord(const uint16_t* p, int64_t k, int64_t K) {
     const uint32_t lo = p[k], hi = k + 1 < K ? p[k + 1] : 0;
@@ -144,11 +145,11 @@ struct Bf16DotGemm {
 // bf16 activations, the dot GEMM; everything else to the widening kernels.
 template <class D, class V>
 void Bf16DotGemmEntry(ThreadPool& pool, const GemmArgs& g) {
-  if (g.M > 0 && g.N > 0 && Bf16DotGemm<D, V>::Applies(g)) {
+  if (Bf16DotGemm<D, V>::Applies(g)) {
     Bf16DotGemm<D, V>::Run(pool, g);
     return;
   }
-  if (g.bf16_activations && g.M > kGemvMaxM && g.K > 0 && !g.B.kn && g.B.dtype == DType::kBF16) {
+  if (Bf16DotGemm<D, V>::RoundsActivations(g)) {
     // Weight rows at odd elements (never in the models): the widening GEMM on rounded activations,
     // so the numerics are the same as everywhere else in this mode.
     float* a = ThreadScratchAs<float>(ScratchSlot::kRoundedA, static_cast<size_t>(g.M * g.K));

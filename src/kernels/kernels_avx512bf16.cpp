@@ -1,7 +1,8 @@
-// AVX512-BF16 variant: the AVX-512 kernels, except that matrix products over bf16 weights feed
-// them straight to vdpbf16ps instead of widening them: the GEMV (decode) keeps f32 accuracy with a
-// 3-term split of the activations (gemv_bf16dot_impl.h), the GEMM rounds activations to bf16 for
-// twice the FMA rate (gemm_bf16dot_impl.h). When this variant is picked: PreferBf16Dot() in isa.h.
+// AVX512-BF16 variant: the AVX-512 kernels, except that the GEMV over bf16 weights (decode) feeds
+// them straight to vdpbf16ps, keeping f32 accuracy with a 3-term split of the activations
+// (gemv_bf16dot_impl.h); with the opt-in bf16 activations (isa.h) the GEMM does too, on activations
+// rounded to bf16, for twice the FMA rate (gemm_bf16dot_impl.h). When this variant is picked:
+// PreferBf16Dot() in isa.h.
 
 // GCC 12 reports false (maybe-)uninitialized warnings inside its own _mm512_undefined_* helpers.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"

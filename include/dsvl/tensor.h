@@ -13,9 +13,11 @@
 
 namespace dsvl {
 
-// Element types. Block-quantised types will be added here with block_elems > 1; code that sizes
-// buffers must go through DTypeBytes(), never sizeof(element).
-enum class DType : uint8_t { kF32, kBF16, kF16, kI32, kI64, kU8, kBool };
+// Element types. The block-quantised types (docs/quantization.md has their byte layout) store a
+// row of a weight matrix as consecutive blocks of block_elems values; code that sizes buffers must
+// go through DTypeBytes(), never sizeof(element).
+enum class DType : uint8_t { kF32, kBF16, kF16, kI32, kI64, kU8, kBool, kQ8_0, kQ4_0, kQ4_K };
+inline bool IsQuantized(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0 || t == DType::kQ4_K; }
 
 struct DTypeInfo {
   const char* name;     // safetensors spelling: "F32", "BF16", ...

@@ -11,6 +11,8 @@ const DTypeInfo& GetDTypeInfo(DType t) {
   static const DTypeInfo kInfo[] = {
       {"F32", 1, 4}, {"BF16", 1, 2}, {"F16", 1, 2}, {"I32", 1, 4},
       {"I64", 1, 8}, {"U8", 1, 1},   {"BOOL", 1, 1},
+      // Block-quantised (kernels/quant_formats.h): elements per block, bytes per block.
+      {"Q8_0", 32, 34}, {"Q4_0", 32, 18}, {"Q4_K", 256, 148},
   };
   return kInfo[static_cast<int>(t)];
 }

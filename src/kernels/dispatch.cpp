@@ -46,7 +46,7 @@ void simd::SetVariantOverrideForTesting(const Variant* v) { g_variant_override =
 
 void Linear(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& w,
             const TensorView* bias, float* y, int64_t ldx, int64_t ldy) {
-  CheckFloatDType(w, "Linear weight");
+  if (!IsQuantized(w.dtype)) CheckFloatDType(w, "Linear weight");
   const int64_t N = w.rows();
   if (w.cols() != K)
     Throw(ErrorCode::kInvalidArgument,
@@ -59,7 +59,8 @@ void Linear(ThreadPool& pool, const float* x, int64_t M, int64_t K, const Tensor
             ErrorContext{"Linear bias", "numel", std::to_string(N), std::to_string(bias->numel()), ""});
   }
   const simd::Variant* v = ActiveVariant();
-  if (!v) return ref::Linear(pool, x, M, K, w, bias, y, ldx, ldy);
+  // Quantised weights: reference path until the integer-dot kernels exist.
+  if (!v || IsQuantized(w.dtype)) return ref::Linear(pool, x, M, K, w, bias, y, ldx, ldy);
   simd::GemmArgs g;
   g.M = M; g.N = N; g.K = K;
   g.A = x; g.lda = ldx ? ldx : K;

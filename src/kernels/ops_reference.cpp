@@ -6,6 +6,7 @@
 
 #include "dsvl/error.h"
 #include "kernels/ops.h"
+#include "kernels/quant_formats.h"
 #include "kernels/reference.h"
 
 namespace dsvl::kernels {
@@ -21,6 +22,17 @@ void ToF32(const TensorView& w, int64_t begin, int64_t n, float* out) {
     case DType::kF16: {
       const uint16_t* p = w.as<const uint16_t>() + begin;
       for (int64_t i = 0; i < n; ++i) out[i] = F16ToF32(p[i]);
+      return;
+    }
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+    case DType::kQ4_K: {
+      // Whole blocks only: callers widen rows (a row of a quantised matrix is whole blocks).
+      const int64_t block = GetDTypeInfo(w.dtype).block_elems;
+      DSVL_CHECK(begin % block == 0 && n % block == 0,
+                 std::string("ToF32: range of ") + DTypeName(w.dtype) + " not block aligned");
+      const uint8_t* p = w.as<const uint8_t>() + DTypeBytes(w.dtype, begin);
+      quant::DequantizeRow(w.dtype, p, n, out);
       return;
     }
     default:

@@ -30,10 +30,20 @@ struct Progress {
 };
 using ProgressCallback = std::function<void(const Progress&)>;
 
+// Arithmetic of the matrix products with bf16 weights. bf16 activations: rounded to bf16 and
+// multiplied with bf16 dot products (as PyTorch computes a bf16 checkpoint), on CPUs where those run
+// at the full FMA rate (AMD Zen 4/5; elsewhere f32 is used whatever is asked). kAuto: bf16
+// activations for the vision towers and projector, f32 for the language model. kF32: f32
+// everywhere (results depend on the CPU only through f32 summation order). kBf16: bf16 everywhere.
+// docs/numerics.md has what each does to the results. The language model's setting is one for the
+// whole process: an explicit kF32 / kBf16 at Model::Load applies to every model in it.
+enum class Precision { kAuto, kF32, kBf16 };
+
 struct ModelOptions {
   std::string dir;             // checkpoint directory (config.json, *.safetensors, tokenizer.json ...)
   int threads = 0;             // <= 0: one per hardware thread
   int64_t max_context = 0;     // KV-cache size per session in tokens; 0: min(model positions, 4096)
+  Precision precision = Precision::kAuto;
   ProgressCallback progress;   // optional
 };
 
@@ -50,6 +60,9 @@ struct ModelInfo {
   int64_t bos_id = -1;
   int64_t eos_id = -1;
   int threads = 0;
+  std::string isa;                       // kernel variant in use: scalar, avx2, avx512, avx512bf16
+  bool bf16_activations_llm = false;     // the Precision in effect (ModelOptions::precision)
+  bool bf16_activations_vision = false;
   double load_ms = 0.0;
 };
 

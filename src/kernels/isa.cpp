@@ -89,7 +89,17 @@ std::atomic<bool>& Bf16Activations() {
 }
 }  // namespace
 
-bool Bf16ActivationsEnabled() { return Bf16Activations().load(std::memory_order_relaxed); }
+// -1: no override on this thread; 0 / 1: off / on.
+static thread_local int t_bf16_activations_override = -1;
+
+bool Bf16ActivationsEnabled() {
+  if (t_bf16_activations_override >= 0) return t_bf16_activations_override == 1;
+  return Bf16Activations().load(std::memory_order_relaxed);
+}
+ScopedBf16Activations::ScopedBf16Activations(bool on) : saved_(t_bf16_activations_override) {
+  t_bf16_activations_override = on ? 1 : 0;
+}
+ScopedBf16Activations::~ScopedBf16Activations() { t_bf16_activations_override = saved_; }
 void SetBf16Activations(bool on) { Bf16Activations().store(on, std::memory_order_relaxed); }
 
 bool PreferBf16Dot() {

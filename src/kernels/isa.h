@@ -19,14 +19,28 @@ Isa ActiveIsa();
 // thread-safe with kernels running concurrently.
 void SetActiveIsa(Isa isa);
 
-// Opt-in numerics for bf16 weights, used by the AVX512-BF16 variant only (others ignore it): every
-// matrix product with bf16 weights rounds its activations to bf16 first (as PyTorch does for a bf16
-// checkpoint) and feeds them to vdpbf16ps as one term, for twice the multiply-adds per instruction
-// of f32 FMA in the GEMM (vision, prefill). Off by default: then activations stay f32 (exact to
-// 2^-27 in the GEMV, widened weights + f32 FMA in the GEMM) and results do not depend on the CPU
-// beyond f32 summation order. DSVL_BF16_ACTIVATIONS=1 in the environment turns it on at start-up.
+// Numerics of matrix products with bf16 weights on the AVX512-BF16 variant (others ignore it): with
+// bf16 activations on, every such product rounds its activations to bf16 first (as PyTorch does
+// for a bf16 checkpoint) and feeds them to vdpbf16ps as one term, for twice the multiply-adds per
+// instruction of f32 FMA in the GEMM (vision, prefill) and half the activation work in the GEMV.
+// Off, activations stay f32 (exact to 2^-27 in the GEMV, widened weights + f32 FMA in the GEMM)
+// and results do not depend on the CPU beyond f32 summation order. docs/numerics.md says where
+// each is the default and what the fixtures show of both.
+// The process-wide setting is off unless DSVL_BF16_ACTIVATIONS=1 is in the environment at start-up
+// or SetBf16Activations(true) is called; a ScopedBf16Activations overrides it for the calling thread
+// (kernels read it on the thread that calls them, before their parallel region starts).
 bool Bf16ActivationsEnabled();
 void SetBf16Activations(bool on);
+class ScopedBf16Activations {
+ public:
+  explicit ScopedBf16Activations(bool on);
+  ~ScopedBf16Activations();
+  ScopedBf16Activations(const ScopedBf16Activations&) = delete;
+  ScopedBf16Activations& operator=(const ScopedBf16Activations&) = delete;
+
+ private:
+  int saved_;
+};
 
 // The AVX512-BF16 variant is the AVX-512 one plus a GEMV that feeds bf16 weights straight to
 // vdpbf16ps (activations split into three bf16 terms so the result keeps f32 accuracy), and with

@@ -33,6 +33,8 @@ class ModelImpl {
   std::mutex& mu() { return mu_; }  // serialises forward passes of sessions sharing the model
   const ModelInfo& info() const { return info_; }
   int64_t image_token_id() const;  // throws kNotFound when the tokenizer/config has none
+  // Whether image encoding runs with bf16 activations (ModelOptions::precision, docs/numerics.md).
+  bool vision_bf16_activations() const { return vision_bf16_activations_; }
 
  private:
   ModelConfig config_;
@@ -43,6 +45,7 @@ class ModelImpl {
   std::unique_ptr<ThreadPool> pool_;
   std::mutex mu_;
   ModelInfo info_;
+  bool vision_bf16_activations_ = false;
 };
 
 // An image of the conversation: pixels plus a session-unique serial that keys cached embeddings

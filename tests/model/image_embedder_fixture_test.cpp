@@ -31,6 +31,7 @@
 #include "dsvl/thread_pool.h"
 #include "io/image_decode.h"
 #include "io/safetensors.h"
+#include "kernels/isa.h"
 #include "model/image_embedder.h"
 #include "model/model_config.h"
 #include "model/vl_image_embedders.h"
@@ -53,10 +54,14 @@ constexpr double kBf16Cap = 3e-2;
 struct Param {
   std::string family;
   std::string dtype;  // "fp32" | "bf16"
+  // bf16 activations (kernels/isa.h), the default for vision on CPUs with full-rate bf16 dot
+  // products: held to the same bound as f32 activations. Where the CPU's kernel variant has no bf16
+  // dot product the setting has no effect and this repeats the plain bf16 case.
+  bool bf16_activations = false;
 };
 
 std::string ParamName(const testing::TestParamInfo<Param>& info) {
-  return info.param.family + "_" + info.param.dtype;
+  return info.param.family + "_" + info.param.dtype + (info.param.bf16_activations ? "_bf16act" : "");
 }
 
 json ReadJson(const fs::path& p) {
@@ -245,6 +250,7 @@ class ImageEmbedderFixture : public testing::TestWithParam<Param> {
 
 TEST_P(ImageEmbedderFixture, MatchesOfficialOutputs) {
   const Param& p = GetParam();
+  kernels::ScopedBf16Activations precision(p.bf16_activations);
   const fs::path root = family_dir_ / p.dtype;
   ASSERT_TRUE(fs::is_directory(root)) << root;
   std::vector<fs::path> cases;
@@ -277,7 +283,10 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, ImageEmbedderFixture,
                                          Param{"v1_siglip", "fp32"}, Param{"v1_siglip", "bf16"},
                                          Param{"vl2_tiny", "fp32"}, Param{"vl2_tiny", "bf16"},
                                          Param{"vl2_small", "fp32"}, Param{"vl2_small", "bf16"},
-                                         Param{"vl2_base", "fp32"}, Param{"vl2_base", "bf16"}),
+                                         Param{"vl2_base", "fp32"}, Param{"vl2_base", "bf16"},
+                                         Param{"v1_hybrid", "bf16", true}, Param{"v1_siglip", "bf16", true},
+                                         Param{"vl2_tiny", "bf16", true}, Param{"vl2_small", "bf16", true},
+                                         Param{"vl2_base", "bf16", true}),
                          ParamName);
 
 // ---- VL2 layout and token counts (model-spec 3.4), independent of the fixtures.

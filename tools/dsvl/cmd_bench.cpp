@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "precision_option.h"
 #include "core/cpu_info.h"
 #include "dsvl/dsvl.h"
 
@@ -21,6 +22,7 @@ struct BenchOptions {
   int threads = 0;
   std::string out;
   int64_t chunk_size = 0;
+  Precision precision = Precision::kAuto;
 };
 
 void Check(const Status& s) {
@@ -31,6 +33,7 @@ void RunBench(const BenchOptions& o) {
   ModelOptions mo;
   mo.dir = o.model;
   mo.threads = o.threads;
+  mo.precision = o.precision;
   std::shared_ptr<Model> model;
   Check(Model::Load(mo, &model));
   std::unique_ptr<Session> session;
@@ -54,6 +57,9 @@ void RunBench(const BenchOptions& o) {
   j["threads"] = model->info().threads;
   j["model"] = o.model;
   j["cpu"] = CpuDescription();
+  j["isa"] = model->info().isa;
+  j["bf16_activations"] = {{"llm", model->info().bf16_activations_llm},
+                           {"vision", model->info().bf16_activations_vision}};
   const std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   std::fwrite(text.data(), 1, text.size(), stdout);
   if (!o.out.empty()) {
@@ -74,6 +80,7 @@ void AddBenchCommand(CLI::App& app) {
   cmd->add_option("-t,--threads", o->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--chunk-size", o->chunk_size, "prompt tokens per prefill pass (0 = 512)")
       ->check(CLI::NonNegativeNumber);
+  AddPrecisionOption(cmd, &o->precision);
   cmd->add_option("--out", o->out, "also write the JSON to this file");
   cmd->callback([o] { RunBench(*o); });
 }

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "precision_option.h"
 #include "dsvl/dsvl.h"
 #include "model/prompt_builder.h"
 
@@ -37,6 +38,7 @@ struct RunOptions {
   std::string draw_boxes;
   bool interactive = false;
   int64_t ctx = 0;
+  Precision precision = Precision::kAuto;
 };
 
 void Check(const Status& s) {
@@ -60,6 +62,7 @@ std::shared_ptr<Model> LoadModel(const RunOptions& o) {
   mo.dir = o.model;
   mo.threads = o.threads;
   mo.max_context = o.ctx;
+  mo.precision = o.precision;
   mo.progress = MaybeProgress();
   std::shared_ptr<Model> model;
   Check(Model::Load(mo, &model));
@@ -253,6 +256,7 @@ void AddRunCommand(CLI::App& app) {
   cmd->add_option("-t,--threads", o->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("-c,--ctx", o->ctx, "KV-cache size in tokens (0 = the model's maximum, at most 4096)")
       ->check(CLI::NonNegativeNumber);
+  AddPrecisionOption(cmd, &o->precision);
   cmd->add_option("--system", o->system, "system prompt (VL1: replaces the default one)");
   cmd->add_option("--draw-boxes", o->draw_boxes, "write the last image with the answer's boxes to this PNG");
   cmd->add_flag("-i,--interactive", o->interactive, "multi-turn chat on stdin");

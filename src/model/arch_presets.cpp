@@ -1,7 +1,8 @@
-// Numbers: model-spec §1.1 (DeepSeek-VL), §1.2 (DeepSeek-VL2 LLM), §1.3 (VL2 vision/projector),
-// §3.5 (VL2 special-token ids); key structure: tests/data/fixtures/*/ckpt/config.json (written by
-// the official classes). Tiny presets keep every structural choice of the real model (MHA vs MLA,
-// q_lora, routing method, scoring) and shrink the widths to fixture size.
+// Numbers: docs/model-facts.md, 'Released models' (DeepSeek-VL, VL2 LLM, VL2 vision/projector) and
+// 'VL2 prompt and special tokens' (VL2 special-token ids); key structure:
+// tests/data/fixtures/*/ckpt/config.json (written by the official classes). Tiny presets keep every
+// structural choice of the real model (MHA vs MLA, q_lora, routing method, scoring) and shrink the
+// widths to fixture size.
 #include "model/arch_presets.h"
 
 #include "dsvl/error.h"
@@ -14,7 +15,8 @@ using ojson = nlohmann::ordered_json;
 const char* const kBos = "<｜begin▁of▁sentence｜>";
 const char* const kEos = "<｜end▁of▁sentence｜>";
 const char* const kPad = "<｜▁pad▁｜>";
-// DeepSeek-VL2 processor tokens after <image>, in registration order (model-spec §3.5).
+// DeepSeek-VL2 processor tokens after <image>, in registration order
+// (docs/model-facts.md, 'VL2 prompt and special tokens').
 const char* const kVl2Tokens[] = {"<image>",  "<|ref|>",       "<|/ref|>", "<|det|>",
                                   "<|/det|>", "<|grounding|>", "<|User|>", "<|Assistant|>"};
 
@@ -26,7 +28,7 @@ const ojson kClipStd = Triple(0.26862954, 0.26130258, 0.27577711);
 const ojson kHalf = Triple(0.5, 0.5, 0.5);
 
 ojson CandidateResolutions() {
-  // All (384m, 384n) with m*n <= 9, in the released order (model-spec §1.3).
+  // All (384m, 384n) with m*n <= 9, in the released order (docs/model-facts.md, 'VL2 dynamic tiling').
   static const int kPairs[][2] = {{384, 384},  {384, 768},  {768, 384},  {384, 1152}, {1152, 384},
                                   {384, 1536}, {1536, 384}, {768, 768},  {384, 1920}, {1920, 384},
                                   {384, 2304}, {2304, 384}, {768, 1152}, {1152, 768}, {384, 2688},
@@ -115,7 +117,8 @@ ojson Vl1Config(bool hybrid, const Vl1Dims& d, int64_t output_dim, DType dtype) 
     vision_params["low_res_cfg"] =
         Vl1TowerCfg(384, "siglip_large_patch16_384", output_dim, kHalf, kHalf);
   } else {
-    // The 1.3B CLIPVisionTower has no pixel_mean: the processor normalises (model-spec §2.1).
+    // The 1.3B CLIPVisionTower has no pixel_mean: the processor normalises
+    // (docs/model-facts.md, 'VL1 image preprocessing').
     vision_params["image_size"] = 384;
     vision_params["model_name"] = "siglip_large_patch16_384";
     vision_params["select_feature"] = "same";
@@ -136,7 +139,7 @@ ojson Vl1Config(bool hybrid, const Vl1Dims& d, int64_t output_dim, DType dtype) 
 
 ojson Vl1Preprocessor(bool hybrid) {
   // 7B: 1024 px, rescale only (each tower normalises itself); 1.3B: 384 px, SigLIP normalisation in
-  // the processor (model-spec §2.1, fixtures v1_hybrid / v1_siglip).
+  // the processor (docs/model-facts.md, 'VL1 image preprocessing'; fixtures v1_hybrid / v1_siglip).
   ojson p;
   p["background_color"] = hybrid ? ojson::array({122, 116, 104}) : ojson::array({127, 127, 127});
   p["do_normalize"] = !hybrid;
@@ -349,9 +352,10 @@ ArchPreset Vl2Preset(const std::string& arch, bool tiny, bool real_ids, DType dt
   p.tiny = tiny;
   const bool small = arch == "deepseek-vl2-small";
   const bool base = arch == "deepseek-vl2";
-  // Real ids (model-spec §3.5): tiny/base extend the DeepSeek-V3 vocabulary (BOS 0, EOS 1, pad 2,
-  // <image> 128815 ...); small uses the DeepSeek-LLM one (BOS 100000, EOS 100001, pad 100002,
-  // <image> 100003 ...). Tiny stand-ins: BOS 0, EOS 1, pad 2, <image> 500 ... like the fixtures.
+  // Real ids (docs/model-facts.md, 'VL2 prompt and special tokens'): tiny/base extend the
+  // DeepSeek-V3 vocabulary (BOS 0, EOS 1, pad 2, <image> 128815 ...); small uses the DeepSeek-LLM
+  // one (BOS 100000, EOS 100001, pad 100002, <image> 100003 ...). Tiny stand-ins: BOS 0, EOS 1,
+  // pad 2, <image> 500 ... like the fixtures.
   int64_t bos = 0, first_vl2 = 500;
   if (real_ids) {
     bos = small ? 100000 : 0;
@@ -364,8 +368,8 @@ ArchPreset Vl2Preset(const std::string& arch, bool tiny, bool real_ids, DType dt
   p.vocab_size = real_ids ? (small ? 102400 : 129280) : 512;
   p.tokenizer_vocab_end = real_ids ? (small ? 100000 : 128000) : 500;
 
-  // Released numbers (model-spec §1.2, §1.3). Real configs leave most of these to the code's
-  // defaults; written out here, so every value is visible in config.json.
+  // Released numbers (docs/model-facts.md, 'Released models'). Real configs leave most of these to
+  // the code's defaults; written out here, so every value is visible in config.json.
   Vl2Dims d;
   if (small) {
     d = {.hidden = 2048,

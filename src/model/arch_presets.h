@@ -1,7 +1,7 @@
 // The five released DeepSeek-VL / DeepSeek-VL2 architectures as checkpoint files: config.json in
-// the official key structure with the real numbers (model-spec §1.1-1.3) or tiny ones (hidden 64,
-// like the test fixtures), the processor configs, tokenizer_config.json and the special tokens with
-// the ids the real tokenizer gives them. Used by `dsvl make-model`.
+// the official key structure with the real numbers (docs/model-facts.md, 'Released models') or tiny
+// ones (hidden 64, like the test fixtures), the processor configs, tokenizer_config.json and the
+// special tokens with the ids the real tokenizer gives them. Used by `dsvl make-model`.
 #pragma once
 
 #include <cstdint>

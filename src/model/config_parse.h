@@ -12,7 +12,8 @@ class WeightStore;
 
 // language_config of a multi_modality (Llama, transformers LlamaConfig defaults) checkpoint.
 LlmConfig ParseLlamaConfig(const ConfigReader& lc);
-// language_config of a deepseek_vl_v2 checkpoint (DeepseekV2Config defaults, model-spec §1.4).
+// language_config of a deepseek_vl_v2 checkpoint (DeepseekV2Config defaults: docs/model-facts.md,
+// 'Config defaults').
 LlmConfig ParseDeepseekV2Config(const ConfigReader& lc);
 
 // VL1 vision_config (CLIPVisionTower or HybridVisionTower) -> siglip (and sam for the hybrid).

@@ -81,7 +81,8 @@ LlmConfig ParseLlamaConfig(const ConfigReader& lc) {
 }
 
 LlmConfig ParseDeepseekV2Config(const ConfigReader& lc) {
-  // configuration_deepseek.py DeepseekV2Config (model-spec §1.4); num_key_value_heads absent -> 32.
+  // configuration_deepseek.py DeepseekV2Config (docs/model-facts.md, 'Config defaults');
+  // num_key_value_heads absent -> 32.
   LlmConfig c = ReadCommon(lc, {.prefix = "language.", .vocab = 102400, .layers = 30, .kv_heads = 32,
                                 .bos = 100000, .eos = 100001});
   CheckCommon(lc, c);

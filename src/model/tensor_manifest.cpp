@@ -79,7 +79,7 @@ void AddSiglip(const VitConfig& v, std::vector<ExpectedTensor>& out) {
   pool.Linear(p + "attn_pool.mlp.fc2", w, v.mlp_hidden, true);
 }
 
-// SAM ViT-B "sam_b_downsample" (DeepSeek-VL 7B high-resolution branch), model-spec §2.3.
+// SAM ViT-B "sam_b_downsample" (DeepSeek-VL 7B high-resolution branch): docs/model-facts.md, 'VL1 SAM-B branch'.
 void AddSam(const SamConfig& s, std::vector<ExpectedTensor>& out) {
   ManifestBuilder b(out, TensorGroup::kVision);
   const std::string& p = s.prefix;
@@ -200,7 +200,7 @@ void AddLanguageModel(const LlmConfig& c, std::vector<ExpectedTensor>& out) {
     const MoeConfig& moe = c.moe;
     if (moe.IsMoeLayer(i)) {
       b.Add(mlp + ".gate.weight", {moe.n_routed_experts, h});
-      // MoEGate builds the correction bias only for noaux_tc (model-spec §4.2).
+      // MoEGate builds the correction bias only for noaux_tc (docs/model-facts.md, 'DeepSeekMoE routing').
       if (moe.topk_method == MoeTopkMethod::kNoauxTc) {
         b.Add(mlp + ".gate.e_score_correction_bias", {moe.n_routed_experts}, TensorInit::kZeros);
       }
@@ -239,7 +239,8 @@ std::vector<ExpectedTensor> ExpectedTensors(const ModelConfig& config) {
   if (config.siglip) AddSiglip(*config.siglip, out);
   if (config.family == ModelFamily::kDeepSeekVL && config.sam && config.siglip) {
     // HybridVisionTower builds LayerNorm(output_dim) for each branch and never applies them
-    // (model-spec §2.2); the released configs set output_dim to the branch's output width.
+    // (docs/model-facts.md, 'VL1 hybrid tower'); the released configs set output_dim to the
+    // branch's output width.
     ManifestBuilder unused(out, TensorGroup::kVision, /*used=*/false);
     unused.LayerNorm("vision_model.high_layer_norm", config.sam->downsample_channels[1]);
     unused.LayerNorm("vision_model.low_layer_norm", config.siglip->width);

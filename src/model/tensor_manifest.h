@@ -2,7 +2,8 @@
 // in module order, including the ones the official forward (and dsvl) never read (SigLIP attn_pool,
 // DeepSeek-VL's high/low_layer_norm). `dsvl inspect` checks a checkpoint against it, `dsvl
 // make-model` writes it, and parameter counts are sums over it, so all three agree by construction.
-// Ground truth: model-spec §5.1 and the fixture checkpoints (tests/model/manifest_test.cpp).
+// Ground truth: docs/model-facts.md, 'Checkpoint tensor names', and the fixture checkpoints
+// (tests/model/manifest_test.cpp).
 #pragma once
 
 #include <cstdint>

@@ -70,7 +70,8 @@ ProjectorConfig PassThroughDownsample(Checkpoint& ck, int64_t C) {
 }
 
 TEST(DownsampleProjector, MergesTwoByTwoChannelMajor) {
-  // model-spec 3.3, checked there with F.unfold on a 2-channel 4x4 ramp: token value = 16*c + y*4 + x.
+  // docs/model-facts.md, 'VL2 downsample projector' (F.unfold order; a 2-channel 4x4 ramp gives the
+  // first token 0,1,4,5,16,17,20,21): token value = 16*c + y*4 + x.
   Checkpoint ck;
   const ProjectorConfig c = PassThroughDownsample(ck, 2);
   const auto store = ck.Open();

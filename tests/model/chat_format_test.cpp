@@ -1,5 +1,5 @@
-// Chat templates (model-spec §2.7 VL1 conversation.py "deepseek", §3.5 VL2 format_messages_v2):
-// the exact strings the official processors build.
+// Chat templates (docs/model-facts.md: 'VL1 chat template', conversation.py "deepseek";
+// 'VL2 prompt and special tokens', format_messages_v2): the exact strings the official processors build.
 #include "model/chat_format.h"
 
 #include <gtest/gtest.h>

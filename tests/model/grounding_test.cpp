@@ -1,6 +1,7 @@
-// Grounding output (model-spec §3.6): <|ref|>label<|/ref|><|det|>[[x1,y1,x2,y2],...]<|/det|>, values
-// 0..999 of the original image, pixel = int(v / 999 * W) for x and int(v / 999 * H) for y. Malformed
-// parts are skipped with a warning; parsing never throws.
+// Grounding output (docs/model-facts.md, 'VL2 grounding format'):
+// <|ref|>label<|/ref|><|det|>[[x1,y1,x2,y2],...]<|/det|>, values 0..999 of the original image,
+// pixel = int(v / 999 * W) for x and int(v / 999 * H) for y. Malformed parts are skipped with a
+// warning; parsing never throws.
 #include "model/grounding.h"
 
 #include <gtest/gtest.h>

@@ -289,7 +289,8 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, ImageEmbedderFixture,
                                          Param{"vl2_base", "bf16", true}),
                          ParamName);
 
-// ---- VL2 layout and token counts (model-spec 3.4), independent of the fixtures.
+// ---- VL2 layout and token counts (docs/model-facts.md, 'VL2 image-token layout'), independent of
+// the fixtures.
 
 TEST(Vl2Layout, TokenCountsOfTheSpec) {
   // (tiles_w, tiles_h) -> tokens per image, side 14.

@@ -268,8 +268,9 @@ TEST(MakeModel, DeepSeekLlmTokenizerFitsVl1ButCollidesWithVl2Small) {
     EXPECT_TRUE(InspectModel(tmp.path().string()).ok());
   }
   {
-    // model-spec §3.5: VL2-small's pad/<image>... take 100002-100010, which this file uses for
-    // single-character tokens: refuse rather than write a tokenizer that disagrees with the model.
+    // docs/model-facts.md, 'VL2 prompt and special tokens': VL2-small's pad/<image>... take
+    // 100002-100010, which this file uses for single-character tokens: refuse rather than write a
+    // tokenizer that disagrees with the model.
     TempDir tmp("vl2smalltok");
     MakeModelOptions o;
     o.arch = "deepseek-vl2-small";
@@ -325,7 +326,7 @@ TEST(MakeModel, ConfigOnlyFullSizeWritesOfficialConfigs) {
       EXPECT_EQ(tok->TokenToId("<|Assistant|>"), 128822);
     }
   }
-  // Spot-check real numbers (model-spec §1.2).
+  // Spot-check real numbers (docs/model-facts.md, 'Released models').
   const nlohmann::json base =
       nlohmann::json::parse(ReadAll(tmp.path() / "deepseek_vl2" / "config.json"));
   EXPECT_EQ(base["language_config"]["n_routed_experts"], 72);

@@ -97,8 +97,9 @@ TEST(Manifest, MoeActiveCountsSkipUnroutedExperts) {
   EXPECT_EQ(dense.routed_experts, 0);
 }
 
-// Totals of the released models from their configs (model-spec §1), against the published sizes.
-// The README figures are rounded to 3 significant digits (3.37B, 16.1B, 27.5B) and the spec's own
+// Totals of the released models from their configs (docs/model-facts.md, 'Released models'), against
+// the published sizes.
+// The README figures are rounded to 3 significant digits (3.37B, 16.1B, 27.5B) and an
 // estimate from the dims differs by up to 0.1B from them (3.36B / 16.13B / 27.4B), so each window
 // is +-1% around the published figure: wide enough for that rounding, far too narrow to hide a
 // missing block, expert or embedding (the smallest of those, one SigLIP block of VL2, is 0.5% of

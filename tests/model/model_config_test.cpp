@@ -127,7 +127,7 @@ TEST(ModelConfig, Vl2Fixtures) {
 }
 
 // The released deepseek-vl2 config.json is sparse: layers, heads and MLA dims come from the defaults
-// of configuration_deepseek.py (model-spec §1.4).
+// of configuration_deepseek.py (docs/model-facts.md, 'Config defaults').
 TEST(ModelConfig, Vl2SparseConfigTakesOfficialDefaults) {
   const json config = {
       {"model_type", "deepseek_vl_v2"},

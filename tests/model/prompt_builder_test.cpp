@@ -1,6 +1,7 @@
-// Prompt ids (model-spec §2.6 VL1 whole-string encode with BOS; §3.5 VL2 format_messages_v2:
-// BOS + pieces encoded separately around image ids, stripped answers + EOS, system text raw) and
-// the special-token registration, image-token expansion and --prompt-ids parsing.
+// Prompt ids (docs/model-facts.md: 'VL1 prompt expansion', whole-string encode with BOS;
+// 'VL2 prompt and special tokens', format_messages_v2: BOS + pieces encoded separately around image
+// ids, stripped answers + EOS, system text without a separator) and the special-token registration,
+// image-token expansion and --prompt-ids parsing.
 #include "model/prompt_builder.h"
 
 #include <gtest/gtest.h>

@@ -89,7 +89,8 @@ TEST(Tokenizer, BosOnlyWithAddSpecialTokens) {
 TEST(Tokenizer, AddSpecialTokenFollowsHfIdRule) {
   auto tok = Tokenizer::Load(V3Dir());
   EXPECT_EQ(tok->vocab_size(), 128815);
-  // The VL2 processor registers these in this order; ids from model-spec.md §3.5.
+  // The VL2 processor registers these in this order; ids from docs/model-facts.md,
+  // 'VL2 prompt and special tokens'.
   const char* vl2[] = {"<image>", "<|ref|>", "<|/ref|>", "<|det|>", "<|/det|>", "<|grounding|>", "<|User|>",
                        "<|Assistant|>"};
   for (int i = 0; i < 8; ++i) EXPECT_EQ(tok->AddSpecialToken(vl2[i]), 128815 + i) << vl2[i];

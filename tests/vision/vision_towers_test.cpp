@@ -1,5 +1,6 @@
 // SigLIP ViT and SAM-B encoder on tiny random checkpoints against straightforward double-precision
-// re-implementations of the official modules written from the spec (model-spec.md 2.3, 2.4, 3.2):
+// re-implementations of the official modules written from docs/model-facts.md ('VL1 SAM-B branch',
+// 'VL1 SigLIP-L branch', 'VL2 SigLIP-SO400M'):
 // explicit zero padding + window partition, get_rel_pos indexing, the hd path added after the
 // downsample convs (as sam.py does; dsvl folds it in before, which must agree), naive convs and
 // bilinear. Plus batching, in-tower normalisation and the error paths.

@@ -33,6 +33,7 @@ class ModelImpl {
   std::mutex& mu() { return mu_; }  // serialises forward passes of sessions sharing the model
   const ModelInfo& info() const { return info_; }
   int64_t image_token_id() const;  // throws kNotFound when the tokenizer/config has none
+  const InputLimits& limits() const { return limits_; }
 
  private:
   ModelConfig config_;
@@ -43,6 +44,7 @@ class ModelImpl {
   std::unique_ptr<ThreadPool> pool_;
   std::mutex mu_;
   ModelInfo info_;
+  InputLimits limits_;
 };
 
 // An image of the conversation: pixels plus a session-unique serial that keys cached embeddings
@@ -60,7 +62,7 @@ struct PreparedPrompt {
   std::vector<int64_t> penalty_prefix;  // ids the repetition penalty starts from
 };
 
-RgbImage DecodeImageInput(const ImageInput& input);
+RgbImage DecodeImageInput(const ImageInput& input, const InputLimits& limits = {});
 
 class SessionImpl {
  public:

@@ -135,13 +135,14 @@ std::string ConfigToken(const json& config, const char* key, const std::string& 
   Throw(ErrorCode::kCorruptData, ErrorContext{where, key, "string, object or null", it->type_name(), ""});
 }
 
-}  // namespace
-
-void ThrowVocabLimit(const std::string& file, const std::string& field, int64_t id, const TokenizerLimits& limits) {
+[[noreturn]] void ThrowVocabLimit(const std::string& file, const std::string& field, int64_t id,
+                                  const TokenizerLimits& limits) {
   Throw(ErrorCode::kLimitExceeded,
         ErrorContext{file, field, "an id below the vocabulary limit " + std::to_string(limits.max_vocab_size),
                      std::to_string(id), "(TokenizerLimits::max_vocab_size, see docs/limits.md)"});
 }
+
+}  // namespace
 
 std::unique_ptr<Tokenizer> Tokenizer::Load(const std::string& path, const TokenizerLimits& limits) {
   std::error_code ec;
@@ -159,7 +160,10 @@ std::unique_ptr<Tokenizer> Tokenizer::Load(const std::string& path, const Tokeni
                        std::to_string(raw.vocab.size()), "(TokenizerLimits::max_vocab_size, see docs/limits.md)"});
   }
   for (const auto& [token, id] : raw.vocab) {
-    if (id >= limits.max_vocab_size) ThrowVocabLimit(file, "model.vocab[\"" + token + "\"]", id, limits);
+    if (id >= limits.max_vocab_size) {
+      ThrowVocabLimit(file, "model.vocab[\"" + token.substr(0, 64) + (token.size() > 64 ? "..." : "") + "\"]", id,
+                      limits);
+    }
   }
   if (!j.is_object()) {
     Throw(ErrorCode::kCorruptData, ErrorContext{file, "(root)", "object", j.type_name(), ""});

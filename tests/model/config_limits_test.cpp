@@ -139,6 +139,14 @@ TEST(ConfigLimits, ProductsAndConsistencyAreChecked) {
   EXPECT_EQ(what,
             "tiny/config.json: vision_config.image_size / patch_size: expected at most 256 patches per side, got "
             "8192 / 1 = 8192: (dsvl limit, see docs/limits.md)");
+  // VL1: the aligner's output width is the language model's input width.
+  json v1 = ReadFixtureJson("v1_hybrid", "config.json");
+  const json pre = ReadFixtureJson("v1_hybrid", "preprocessor_config.json");
+  const json tiny_arch = ReadFixtureJson("v1_hybrid", "tiny_arch.json");
+  v1["aligner_config"]["params"]["n_embed"] = 32;
+  EXPECT_EQ(CodeOf([&] { ParseModelConfig("v1/config.json", v1, &pre, &tiny_arch, nullptr); }, &what),
+            ErrorCode::kCorruptData);
+  EXPECT_EQ(what, "v1/config.json: aligner_config.params.n_embed: expected the language model's hidden_size 64, got 32");
 }
 
 TEST(ConfigLimits, ProcessorSizesAreBounded) {

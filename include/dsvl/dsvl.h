@@ -38,6 +38,21 @@ using ProgressCallback = std::function<void(const Progress&)>;
 // docs/numerics.md has what each does to the results. The language model's setting is one for the
 // whole process: an explicit kF32 / kBf16 at Model::Load applies to every model in it.
 enum class Precision { kAuto, kF32, kBf16 };
+// Bounds on what files and requests may make dsvl read, decode and allocate (docs/limits.md lists
+// them with the config-file ranges). Exceeding one gives ErrorCode::kLimitExceeded naming the
+// limit and the value; raise a field to admit larger inputs. The prompt length in tokens is
+// bounded by the context (ModelOptions::max_context).
+struct InputLimits {
+  // Decoded width x height of one image, checked from the file header before decoding. The
+  // default is Pillow's MAX_IMAGE_PIXELS decompression-bomb threshold (~9459 x 9459).
+  int64_t max_image_pixels = 89'478'485;
+  int64_t max_image_file_bytes = int64_t{256} << 20;  // encoded bytes of one image
+  // Images in one conversation (session history plus the request): each is decoded and kept with
+  // the history. VL1 fits ~6 images into a 4096-token context, VL2 ~19 untiled ones.
+  int64_t max_images = 16;
+  int64_t max_tokenizer_file_bytes = int64_t{128} << 20;  // tokenizer.json, checked before reading
+  int64_t max_vocab_size = int64_t{1} << 21;              // token ids in tokenizer.json
+};
 
 struct ModelOptions {
   std::string dir;             // checkpoint directory (config.json, *.safetensors, tokenizer.json ...)
@@ -45,6 +60,7 @@ struct ModelOptions {
   int64_t max_context = 0;     // KV-cache size per session in tokens; 0: min(model positions, 4096)
   Precision precision = Precision::kAuto;
   ProgressCallback progress;   // optional
+  InputLimits limits;          // applies to the checkpoint's tokenizer and to every request
 };
 
 enum class ModelFamilyId { kDeepSeekVL, kDeepSeekVL2 };

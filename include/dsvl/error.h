@@ -18,6 +18,7 @@ enum class ErrorCode {
   kUnsupported,      // well-formed but outside what dsvl implements (dtype, architecture)
   kLimitExceeded,    // a configured size limit (pixels, bytes, tokens) was hit
   kIo,               // the OS refused (open, mmap, read)
+  kOutOfMemory,      // an allocation failed (the message names what and how many bytes)
   kInternal,
 };
 
@@ -71,7 +72,7 @@ Status Capture(Fn&& fn) {
   } catch (const Error& e) {
     return Status::FromError(e);
   } catch (const std::bad_alloc&) {
-    return Status(ErrorCode::kLimitExceeded, "out of memory");
+    return Status(ErrorCode::kOutOfMemory, "out of memory");
   } catch (const std::exception& e) {
     return Status(ErrorCode::kInternal, e.what());
   }

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <type_traits>
@@ -45,6 +46,9 @@ class ThreadPool {
   // Runs fn(task, thread) for every task in [0, num_tasks); tasks are handed out dynamically, thread
   // is in [0, size()) and can index per-thread scratch. Returns when all tasks are done. Not
   // reentrant: fn must not call Run on the same pool.
+  // If a task throws (on a worker or on the calling thread), the tasks not yet started are skipped,
+  // Run waits until every running task has returned, then rethrows the first exception; the pool
+  // stays usable.
   void Run(int64_t num_tasks, FunctionRef<void(int64_t, int)> fn);
 
   // Splits [0, n) into contiguous ranges of at least `grain` items, about 4 per thread for balance,
@@ -67,6 +71,9 @@ class ThreadPool {
   const FunctionRef<void(int64_t, int)>* job_ = nullptr;
   int64_t num_tasks_ = 0;
   std::atomic<int64_t> next_task_{0};
+  // The current job's first exception (guarded by mu_), and a flag tasks poll to stop early.
+  std::exception_ptr error_;
+  std::atomic<bool> failed_{false};
 };
 
 int DefaultThreadCount();

@@ -11,6 +11,7 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kUnsupported: return "unsupported";
     case ErrorCode::kLimitExceeded: return "limit exceeded";
     case ErrorCode::kIo: return "i/o error";
+    case ErrorCode::kOutOfMemory: return "out of memory";
     case ErrorCode::kInternal: return "internal error";
   }
   return "unknown error";

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "core/aligned_alloc.h"
 #include "dsvl/error.h"
 
 namespace dsvl {
@@ -111,12 +112,25 @@ TensorView TensorView::Reshape(Shape s) const {
 void Tensor::Free::operator()(void* p) const { std::free(p); }
 
 Tensor Tensor::Empty(DType t, Shape s) {
-  Tensor out;
-  size_t bytes = DTypeBytes(t, s.numel());
-  size_t rounded = (bytes + 63) / 64 * 64;
+  // Element count with overflow checks: a shape from a hostile config must become an error, not a
+  // wrapped small size that the callers then write past.
+  uint64_t numel = 1;
+  bool too_big = false;
+  for (int i = 0; i < s.rank; ++i) {
+    const int64_t d = s[i];
+    DSVL_CHECK(d >= 0, "negative tensor dimension " + s.ToString());
+    if (d != 0 && numel > (uint64_t{1} << 62) / static_cast<uint64_t>(d)) too_big = true;
+    numel *= static_cast<uint64_t>(d);
+  }
+  const size_t elem_bytes = DTypeBytes(t, 1);
+  // numel <= 2^62 here; its byte size is exact unless that passes 2^64 (then SIZE_MAX).
+  const size_t bytes = too_big || numel > SIZE_MAX / elem_bytes ? SIZE_MAX : static_cast<size_t>(numel) * elem_bytes;
+  size_t rounded = (bytes / 64 + (bytes % 64 != 0)) * 64;
   if (rounded == 0) rounded = 64;
-  void* p = std::aligned_alloc(64, rounded);
-  if (!p) throw std::bad_alloc();
+  void* p = bytes > kMaxAllocationBytes ? nullptr : std::aligned_alloc(64, rounded);
+  // The message is built only on failure: Empty runs in loops that must not allocate strings.
+  if (!p) ThrowOutOfMemory(std::string("tensor ") + GetDTypeInfo(t).name + s.ToString(), bytes);
+  Tensor out;
   out.buffer_.reset(p);
   out.capacity_ = rounded;
   out.view_ = TensorView(t, s, p);

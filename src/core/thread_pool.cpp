@@ -25,10 +25,20 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::DoTasks(int thread_index) {
-  for (;;) {
-    int64_t task = next_task_.fetch_add(1, std::memory_order_relaxed);
-    if (task >= num_tasks_) return;
-    (*job_)(task, thread_index);
+  try {
+    // Once a task failed, the tasks not yet started are skipped: the region's result is the error.
+    while (!failed_.load(std::memory_order_relaxed)) {
+      int64_t task = next_task_.fetch_add(1, std::memory_order_relaxed);
+      if (task >= num_tasks_) return;
+      (*job_)(task, thread_index);
+    }
+  } catch (...) {
+    // An exception must not leave a worker's thread function (std::terminate) nor the calling
+    // thread before the workers are done with the job (they would run a dangling FunctionRef).
+    // The first one is kept for Run to rethrow; later ones from other tasks are dropped.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!error_) error_ = std::current_exception();
+    failed_.store(true, std::memory_order_relaxed);
   }
 }
 
@@ -60,6 +70,7 @@ void ThreadPool::Run(int64_t num_tasks, FunctionRef<void(int64_t, int)> fn) {
     job_ = &fn;
     num_tasks_ = num_tasks;
     next_task_.store(0, std::memory_order_relaxed);
+    failed_.store(false, std::memory_order_relaxed);
     active_ = static_cast<int>(workers_.size());
     ++generation_;
   }
@@ -68,6 +79,14 @@ void ThreadPool::Run(int64_t num_tasks, FunctionRef<void(int64_t, int)> fn) {
   std::unique_lock<std::mutex> lock(mu_);
   done_cv_.wait(lock, [&] { return active_ == 0; });
   job_ = nullptr;
+  // Every task of the region has stopped: hand the first failure to the caller, leaving the pool
+  // clean for the next Run.
+  if (error_) {
+    std::exception_ptr error = std::move(error_);
+    error_ = nullptr;
+    lock.unlock();
+    std::rethrow_exception(error);
+  }
 }
 
 void ThreadPool::ParallelFor(int64_t n, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn) {

@@ -10,6 +10,7 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
+#include "core/aligned_alloc.h"
 #include "dsvl/error.h"
 #include "io/image_decode_internal.h"
 
@@ -121,7 +122,8 @@ RgbImage DecodeJpeg(const uint8_t* data, size_t size, const std::string& name, c
     case JpegStatus::kError: ThrowCorrupt(name, std::string("JPEG: ") + job.message);
     case JpegStatus::kUnsupported:
       Throw(ErrorCode::kUnsupported, ErrorContext{name, "JPEG colour space", "grey, YCbCr, RGB, CMYK or YCCK", "other", ""});
-    case JpegStatus::kNoMemory: throw std::bad_alloc();
+    case JpegStatus::kNoMemory:
+      ThrowOutOfMemory(name + ": JPEG scanlines", static_cast<size_t>(job.width) * static_cast<size_t>(job.height) * 4);
     case JpegStatus::kTooLarge: CheckImageSize(job.width, job.height, name, limits); break;
   }
   RgbImage img = AllocateImage(job.width, job.height, name, limits);

@@ -12,6 +12,7 @@
 
 #include <png.h>
 
+#include "core/aligned_alloc.h"
 #include "dsvl/error.h"
 #include "io/image_decode_internal.h"
 
@@ -79,7 +80,14 @@ PngStatus RunPng(PngJob* job) {
     return job->image_done ? PngStatus::kOk : PngStatus::kError;
   }
   png_set_read_fn(png, &job->reader, ReadBytes);
+  // Checksums as Pillow 9.4 checks them: PngImageFile._open verifies the CRC of every chunk before
+  // the first IDAT, ancillary ones included (a mismatch is "cannot identify image file"), while
+  // the image data and the chunks after it are read without CRC checks (only zlib's own adler32 of
+  // the image data is verified). libpng by default only warns about a bad ancillary CRC and fails
+  // on a bad IDAT CRC, so both actions are set to Pillow's around png_read_info.
+  png_set_crc_action(png, PNG_CRC_ERROR_QUIT, PNG_CRC_ERROR_QUIT);
   png_read_info(png, info);
+  png_set_crc_action(png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE);
   png_uint_32 w = 0, h = 0;
   int interlace = 0;
   png_get_IHDR(png, info, &w, &h, &job->bit_depth, &job->color_type, &interlace, nullptr, nullptr);
@@ -131,7 +139,7 @@ RgbImage DecodePng(const uint8_t* data, size_t size, const std::string& name, co
   switch (RunPng(&job)) {
     case PngStatus::kOk: break;
     case PngStatus::kError: ThrowCorrupt(name, std::string("PNG: ") + job.reader.message);
-    case PngStatus::kNoMemory: throw std::bad_alloc();
+    case PngStatus::kNoMemory: ThrowOutOfMemory(name + ": PNG rows", job.rowbytes * job.height);
     case PngStatus::kTooLarge: CheckImageSize(job.width, job.height, name, limits); break;
   }
   RgbImage img = AllocateImage(job.width, job.height, name, limits);

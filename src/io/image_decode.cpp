@@ -5,6 +5,7 @@
 #include <fstream>
 #include <vector>
 
+#include "core/aligned_alloc.h"
 #include "dsvl/error.h"
 #include "io/image_decode_internal.h"
 
@@ -20,7 +21,8 @@ void CheckImageSize(int64_t width, int64_t height, const std::string& name, cons
   if (width > limits.max_pixels || height > limits.max_pixels / width) {
     Throw(ErrorCode::kLimitExceeded,
           ErrorContext{name, "image size", "at most " + std::to_string(limits.max_pixels) + " pixels",
-                       std::to_string(width) + "x" + std::to_string(height), ""});
+                       std::to_string(width) + "x" + std::to_string(height),
+                       "(limit max_image_pixels, checked before decoding; see docs/limits.md)"});
   }
 }
 
@@ -29,7 +31,12 @@ RgbImage AllocateImage(int64_t width, int64_t height, const std::string& name, c
   RgbImage img;
   img.width = width;
   img.height = height;
-  img.pixels.resize(static_cast<size_t>(width * height * 3));
+  const size_t bytes = static_cast<size_t>(width * height * 3);
+  try {
+    img.pixels.resize(bytes);
+  } catch (const std::bad_alloc&) {
+    ThrowOutOfMemory(name + ": decoded RGB pixels", bytes);
+  }
   return img;
 }
 

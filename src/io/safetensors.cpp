@@ -119,7 +119,7 @@ std::unique_ptr<WeightStore> WeightStore::Open(const std::string& path, const Sa
   fs::path dir(path);
   fs::path index = dir / "model.safetensors.index.json";
   if (fs::exists(index, ec)) {
-    json j = json::parse(ReadFileToString(index.string()), nullptr, false);
+    json j = json::parse(ReadFileToString(index.string(), limits.max_index_bytes), nullptr, false);
     if (j.is_discarded() || !j.contains("weight_map") || !j["weight_map"].is_object())
       Throw(ErrorCode::kCorruptData, ErrorContext{index.string(), "weight_map", "object", "missing or invalid", ""});
     std::vector<std::string> shards;

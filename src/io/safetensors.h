@@ -21,6 +21,8 @@ struct WeightInfo {
 struct SafetensorsLimits {
   size_t max_header_bytes = size_t{100} << 20;  // the format's own 100 MB header cap
   size_t max_tensors = 1u << 20;
+  // model.safetensors.index.json: ~100 bytes per tensor name, so 64 MiB covers the tensor cap.
+  size_t max_index_bytes = size_t{64} << 20;
 };
 
 class WeightStore {

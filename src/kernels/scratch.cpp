@@ -1,7 +1,8 @@
 #include "kernels/scratch.h"
 
 #include <cstdlib>
-#include <new>
+
+#include "core/aligned_alloc.h"
 
 namespace dsvl::kernels {
 namespace {
@@ -16,21 +17,37 @@ struct ThreadBuffers {
   Buffer slots[static_cast<size_t>(ScratchSlot::kCount)];
 };
 
+const char* SlotName(ScratchSlot slot) {
+  switch (slot) {
+    case ScratchSlot::kPackB: return "kernel scratch (GEMM packed weights)";
+    case ScratchSlot::kTileA: return "kernel scratch (GEMM activation tile)";
+    case ScratchSlot::kBias: return "kernel scratch (bias)";
+    case ScratchSlot::kSplitX: return "kernel scratch (GEMV split activations)";
+    case ScratchSlot::kRoundedA: return "kernel scratch (bf16-rounded activations)";
+    case ScratchSlot::kScores: return "kernel scratch (attention scores)";
+    case ScratchSlot::kAttnPartial: return "kernel scratch (attention partials)";
+    case ScratchSlot::kConvCols: return "kernel scratch (conv2d patches)";
+    case ScratchSlot::kConvOut: return "kernel scratch (conv2d output)";
+    case ScratchSlot::kCount: break;
+  }
+  return "kernel scratch";
+}
+
 }  // namespace
 
 void* ThreadScratch(ScratchSlot slot, size_t bytes) {
   thread_local ThreadBuffers buffers;
   Buffer& b = buffers.slots[static_cast<size_t>(slot)];
   if (b.bytes < bytes || b.data == nullptr) {
-    // Grow geometrically so a sequence of slightly larger requests does not reallocate each time.
-    size_t want = bytes < 2 * b.bytes ? 2 * b.bytes : bytes;
-    want = (want + 63) / 64 * 64;
-    if (want == 0) want = 64;
-    void* p = std::aligned_alloc(64, want);
-    if (!p) throw std::bad_alloc();
+    // Grow geometrically so a sequence of slightly larger requests does not reallocate each time
+    // (falling back to the exact size when doubling would pass the allocation cap).
+    size_t want = bytes < 2 * b.bytes && 2 * b.bytes <= kMaxAllocationBytes ? 2 * b.bytes : bytes;
+    // A failed request throws kOutOfMemory naming the slot and leaves the old buffer in place.
+    size_t allocated = 0;
+    void* p = AlignedAllocOrThrow(want, SlotName(slot), &allocated);
     std::free(b.data);
     b.data = p;
-    b.bytes = want;
+    b.bytes = allocated;
   }
   return b.data;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace dsvl::kernels {
 
@@ -21,12 +22,15 @@ enum class ScratchSlot {
 };
 
 // Returns at least `bytes` bytes, 64-byte aligned, owned by the calling thread and valid until the
-// next request for the same slot on this thread. Contents are unspecified.
+// next request for the same slot on this thread. Contents are unspecified. Throws dsvl::Error
+// kOutOfMemory (naming the slot and the bytes) when the buffer cannot grow.
 void* ThreadScratch(ScratchSlot slot, size_t bytes);
 
 template <typename T>
 T* ThreadScratchAs(ScratchSlot slot, size_t count) {
-  return static_cast<T*>(ThreadScratch(slot, count * sizeof(T)));
+  // An overflowing count asks for SIZE_MAX bytes, which ThreadScratch refuses as out of memory.
+  const size_t bytes = count > SIZE_MAX / sizeof(T) ? SIZE_MAX : count * sizeof(T);
+  return static_cast<T*>(ThreadScratch(slot, bytes));
 }
 
 }  // namespace dsvl::kernels

@@ -8,8 +8,12 @@
 #pragma once
 
 #include <cstdint>
+#include <new>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
+#include "core/aligned_alloc.h"
 #include "dsvl/thread_pool.h"
 #include "llm/linear_batch.h"
 
@@ -38,9 +42,21 @@ class Workspace {
   static T* Grow(std::vector<std::vector<T>>& slots, int slot, int64_t count) {
     if (static_cast<size_t>(slot) >= slots.size()) slots.resize(static_cast<size_t>(slot) + 1);
     std::vector<T>& v = slots[static_cast<size_t>(slot)];
-    if (v.size() < static_cast<size_t>(count)) v.resize(static_cast<size_t>(count));
+    if (count > 0 && v.size() < static_cast<size_t>(count)) {
+      // Growth failure is a dsvl error naming the slot and size, not a bad_alloc from the kernels.
+      const size_t n = static_cast<size_t>(count);
+      if (n > kMaxAllocationBytes / sizeof(T)) ThrowOutOfMemory(SlotName(slot), SIZE_MAX);
+      try {
+        v.resize(n);
+      } catch (const std::bad_alloc&) {
+        ThrowOutOfMemory(SlotName(slot), n * sizeof(T));
+      } catch (const std::length_error&) {
+        ThrowOutOfMemory(SlotName(slot), n * sizeof(T));
+      }
+    }
     return v.data();
   }
+  static std::string SlotName(int slot) { return "layer workspace slot " + std::to_string(slot); }
   std::vector<std::vector<float>> f32_;
   std::vector<std::vector<int32_t>> i32_;
   LinearBatch linears_;

@@ -95,6 +95,36 @@ bool ConfigReader::Bool(const char* key, bool fallback) const {
   return v->get<bool>();
 }
 
+int64_t ConfigReader::BoundedInt(const char* key, std::optional<int64_t> fallback, IntRange range) const {
+  const auto v = Int(key, fallback);
+  if (!v) {
+    Fail(key, "an integer in [" + std::to_string(range.min) + ", " + std::to_string(range.max) + "]", "null");
+  }
+  CheckRange(key, *v, range);
+  return *v;
+}
+
+void ConfigReader::CheckRange(const char* key, int64_t value, IntRange range) const {
+  if (value < range.min) {
+    Fail(key, "an integer in [" + std::to_string(range.min) + ", " + std::to_string(range.max) + "]",
+         std::to_string(value));
+  }
+  if (value > range.max) {
+    Throw(ErrorCode::kLimitExceeded, ErrorContext{file_, Path(key), "at most " + std::to_string(range.max),
+                                                  std::to_string(value), "(dsvl limit, see docs/limits.md)"});
+  }
+}
+
+double ConfigReader::PositiveNumber(const char* key, double fallback, double max) const {
+  const double v = Number(key, fallback).value_or(fallback);
+  if (!(v > 0.0)) Fail(key, "a positive number", JsonForMessage(v));
+  if (v > max) {
+    Throw(ErrorCode::kLimitExceeded, ErrorContext{file_, Path(key), "at most " + JsonForMessage(max),
+                                                  JsonForMessage(v), "(dsvl limit, see docs/limits.md)"});
+  }
+  return v;
+}
+
 int64_t ConfigReader::RequireInt(const char* key) const {
   if (!Has(key)) Fail(key, "an integer", "absent");
   auto v = Int(key, std::nullopt);

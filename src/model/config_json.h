@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/config_limits.h"
+
 namespace dsvl {
 
 class ConfigReader {
@@ -30,6 +32,14 @@ class ConfigReader {
   std::optional<double> Number(const char* key, std::optional<double> fallback) const;
   std::optional<std::string> String(const char* key, std::optional<std::string> fallback) const;
   bool Bool(const char* key, bool fallback) const;  // null -> fallback
+
+  // An integer checked against its sane range (model/config_limits.h): absent -> fallback; null or
+  // below range.min -> kCorruptData; above range.max -> kLimitExceeded naming the limit.
+  int64_t BoundedInt(const char* key, std::optional<int64_t> fallback, IntRange range) const;
+  // The same check for a value already read or derived (from tiny_arch.json, the weights ...).
+  void CheckRange(const char* key, int64_t value, IntRange range) const;
+  // A finite number in (0, max]: absent -> fallback; null -> fallback.
+  double PositiveNumber(const char* key, double fallback, double max) const;
 
   // Required values: absent or null -> kCorruptData naming the key.
   int64_t RequireInt(const char* key) const;

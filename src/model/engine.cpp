@@ -47,11 +47,25 @@ ModelImpl::ModelImpl(const ModelOptions& options) {
                        "not found", ""});
   }
   if (options.precision != Precision::kAuto) kernels::SetBf16Activations(options.precision == Precision::kBf16);
+  limits_ = options.limits;
+  for (const auto& [name, value] : {std::pair<const char*, int64_t>{"max_image_pixels", limits_.max_image_pixels},
+                                    {"max_image_file_bytes", limits_.max_image_file_bytes},
+                                    {"max_images", limits_.max_images},
+                                    {"max_tokenizer_file_bytes", limits_.max_tokenizer_file_bytes},
+                                    {"max_vocab_size", limits_.max_vocab_size}}) {
+    if (value <= 0) {
+      Throw(ErrorCode::kInvalidArgument, ErrorContext{"ModelOptions", std::string("limits.") + name, "> 0",
+                                                      std::to_string(value), ""});
+    }
+  }
   Report(options.progress, "load", 0, 4);
   weights_ = WeightStore::Open(options.dir);
   config_ = LoadModelConfig(options.dir, *weights_);
   Report(options.progress, "load", 1, 4);
-  tokenizer_ = Tokenizer::Load(options.dir);
+  TokenizerLimits tokenizer_limits;
+  tokenizer_limits.max_file_bytes = static_cast<size_t>(limits_.max_tokenizer_file_bytes);
+  tokenizer_limits.max_vocab_size = limits_.max_vocab_size;
+  tokenizer_ = Tokenizer::Load(options.dir, tokenizer_limits);
   if (config_.family == ModelFamily::kDeepSeekVL2) RegisterVl2SpecialTokens(*tokenizer_);
   Report(options.progress, "load", 2, 4);
   lm_ = CreateLanguageModel(config_.llm, *weights_);
@@ -104,14 +118,18 @@ int64_t ModelImpl::image_token_id() const {
   return info_.image_token_id;
 }
 
-RgbImage DecodeImageInput(const ImageInput& input) {
+RgbImage DecodeImageInput(const ImageInput& input, const InputLimits& limits) {
+  ImageLimits image_limits;
+  image_limits.max_pixels = limits.max_image_pixels;
+  image_limits.max_file_bytes = limits.max_image_file_bytes;
   if (!input.bytes.empty()) {
-    return DecodeImageBytes(input.bytes.data(), input.bytes.size(), input.path.empty() ? "image" : input.path);
+    return DecodeImageBytes(input.bytes.data(), input.bytes.size(), input.path.empty() ? "image" : input.path,
+                            image_limits);
   }
   if (input.path.empty()) {
     Throw(ErrorCode::kInvalidArgument, ErrorContext{"image", "path", "a file path or bytes", "empty", ""});
   }
-  return DecodeImageFile(input.path);
+  return DecodeImageFile(input.path, image_limits);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -135,11 +153,22 @@ PreparedPrompt SessionImpl::Prepare(const GenerateRequest& request, std::vector<
     Throw(ErrorCode::kInvalidArgument,
           ErrorContext{"request", "prompt", "either messages or prompt_ids", by_ids ? "both" : "neither", ""});
   }
+  // Images are decoded (and kept with the history) before the prompt is measured: bound their
+  // number first, so a request with thousands of images is refused before any is decoded.
+  int64_t images = static_cast<int64_t>(request.images.size());
+  if (!by_ids) images += static_cast<int64_t>(history_images_.size());
+  for (const Message& msg : request.messages) images += static_cast<int64_t>(msg.images.size());
+  if (images > m_.limits().max_images) {
+    Throw(ErrorCode::kLimitExceeded,
+          ErrorContext{"request", "images", "at most " + std::to_string(m_.limits().max_images) +
+                                                " in the conversation (InputLimits::max_images)",
+                       std::to_string(images), ""});
+  }
   PreparedPrompt p;
   std::vector<int64_t> ids;
   auto add_images = [&](const std::vector<ImageInput>& inputs) {
     for (const ImageInput& in : inputs) {
-      p.images.push_back({std::make_shared<const RgbImage>(DecodeImageInput(in)), next_serial_++});
+      p.images.push_back({std::make_shared<const RgbImage>(DecodeImageInput(in, m_.limits())), next_serial_++});
     }
   };
   if (by_ids) {

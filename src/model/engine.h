@@ -35,6 +35,7 @@ class ModelImpl {
   int64_t image_token_id() const;  // throws kNotFound when the tokenizer/config has none
   // Whether image encoding runs with bf16 activations (ModelOptions::precision, docs/numerics.md).
   bool vision_bf16_activations() const { return vision_bf16_activations_; }
+  const InputLimits& limits() const { return limits_; }
 
  private:
   ModelConfig config_;
@@ -46,6 +47,7 @@ class ModelImpl {
   std::mutex mu_;
   ModelInfo info_;
   bool vision_bf16_activations_ = false;
+  InputLimits limits_;
 };
 
 // An image of the conversation: pixels plus a session-unique serial that keys cached embeddings
@@ -63,7 +65,7 @@ struct PreparedPrompt {
   std::vector<int64_t> penalty_prefix;  // ids the repetition penalty starts from
 };
 
-RgbImage DecodeImageInput(const ImageInput& input);
+RgbImage DecodeImageInput(const ImageInput& input, const InputLimits& limits = {});
 
 class SessionImpl {
  public:

@@ -16,6 +16,8 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
+namespace lim = config_limits;
+
 constexpr size_t kMaxConfigBytes = 16u << 20;  // configs are a few KB; refuse anything absurd
 
 ProjectorConfig ParseVl1Projector(const ConfigReader& aligner, const WeightStore* weights) {
@@ -30,10 +32,9 @@ ProjectorConfig ParseVl1Projector(const ConfigReader& aligner, const WeightStore
   } else {
     p.Unsupported("projector_type", "\"mlp_gelu\" or \"low_high_hybrid_split_mlp_gelu\"", "\"" + type + "\"");
   }
-  c.input_dim = p.Int("input_dim", 1024).value_or(1024);
-  c.n_embed = p.Int("n_embed", 4096).value_or(4096);
-  c.depth = p.Int("depth", 2).value_or(2);
-  if (c.depth < 1) p.Fail("depth", "at least 1", std::to_string(c.depth));
+  c.input_dim = p.BoundedInt("input_dim", 1024, lim::kProjectorWidth);
+  c.n_embed = p.BoundedInt("n_embed", 4096, lim::kProjectorWidth);
+  c.depth = p.BoundedInt("depth", 2, lim::kProjectorDepth);
   (void)weights;
   return c;
 }
@@ -52,14 +53,11 @@ ProjectorConfig ParseVl2Projector(const std::optional<ConfigReader>& pc) {
   const std::string type = pc->String("projector_type", "downsample_mlp_gelu").value_or("null");
   if (type != "downsample_mlp_gelu") pc->Unsupported("projector_type", "\"downsample_mlp_gelu\"", "\"" + type + "\"");
   if (pc->Bool("token_pooling", false)) pc->Unsupported("token_pooling", "false", "true");
-  c.input_dim = pc->Int("input_dim", c.input_dim).value_or(c.input_dim);
-  c.n_embed = pc->Int("n_embed", c.n_embed).value_or(c.n_embed);
-  c.depth = pc->Int("depth", c.depth).value_or(c.depth);
-  c.mlp_ratio = pc->Int("mlp_ratio", c.mlp_ratio).value_or(c.mlp_ratio);
-  c.downsample_ratio = pc->Int("downsample_ratio", c.downsample_ratio).value_or(c.downsample_ratio);
-  if (c.depth < 1) pc->Fail("depth", "at least 1", std::to_string(c.depth));
-  if (c.mlp_ratio < 1) pc->Fail("mlp_ratio", "at least 1", std::to_string(c.mlp_ratio));
-  if (c.downsample_ratio < 1) pc->Fail("downsample_ratio", "at least 1", std::to_string(c.downsample_ratio));
+  c.input_dim = pc->BoundedInt("input_dim", c.input_dim, lim::kProjectorWidth);
+  c.n_embed = pc->BoundedInt("n_embed", c.n_embed, lim::kProjectorWidth);
+  c.depth = pc->BoundedInt("depth", c.depth, lim::kProjectorDepth);
+  c.mlp_ratio = pc->BoundedInt("mlp_ratio", c.mlp_ratio, lim::kProjectorMlpRatio);
+  c.downsample_ratio = pc->BoundedInt("downsample_ratio", c.downsample_ratio, lim::kDownsampleRatio);
   return c;
 }
 
@@ -67,15 +65,12 @@ Vl1ProcessorConfig ParseVl1Processor(const ConfigReader& p) {
   // VLMImageProcessor.__init__ defaults (image_processing_vlm.py).
   Vl1ProcessorConfig c;
   c.image_size = p.RequireInt("image_size");
-  c.min_size = p.Int("min_size", 14).value_or(14);
+  p.CheckRange("image_size", c.image_size, lim::kProcessorImageSize);
+  c.min_size = p.BoundedInt("min_size", 14, IntRange{1, c.image_size});
   c.mean = p.Triple("image_mean", c.mean);
   c.std = p.Triple("image_std", c.std);
   c.rescale_factor = p.Number("rescale_factor", 1.0 / 255.0).value_or(1.0 / 255.0);
   c.do_normalize = p.Bool("do_normalize", true);
-  if (c.image_size <= 0 || c.image_size > 8192) p.Fail("image_size", "in [1, 8192]", std::to_string(c.image_size));
-  if (c.min_size <= 0 || c.min_size > c.image_size) {
-    p.Fail("min_size", "in [1, image_size]", std::to_string(c.min_size));
-  }
   for (int i = 0; i < 3; ++i) {
     if (c.std[static_cast<size_t>(i)] == 0.0f) p.Fail("image_std", "non-zero values", "0");
   }
@@ -84,23 +79,35 @@ Vl1ProcessorConfig ParseVl1Processor(const ConfigReader& p) {
 
 Vl2ProcessorConfig ParseVl2Processor(const ConfigReader* p, const ConfigReader& model) {
   Vl2ProcessorConfig c;
-  if (p) c.candidate_resolutions = p->PairList("candidate_resolutions");
   // The processor file carries the list actually used; config.json's copy is the fallback.
-  if (c.candidate_resolutions.empty()) c.candidate_resolutions = model.PairList("candidate_resolutions");
+  const ConfigReader* source = p && !p->PairList("candidate_resolutions").empty() ? p : &model;
+  c.candidate_resolutions = source->PairList("candidate_resolutions");
   if (c.candidate_resolutions.empty()) {
     model.Fail("candidate_resolutions", "a non-empty list (here or in processor_config.json)", "none");
   }
+  source->CheckRange("candidate_resolutions (count)", static_cast<int64_t>(c.candidate_resolutions.size()),
+                     IntRange{1, lim::kMaxCandidateResolutions});
   const int64_t tile = c.candidate_resolutions[0].first;
   for (const auto& [w, h] : c.candidate_resolutions) {
-    if (w % tile != 0 || h % tile != 0 || w / tile * (h / tile) > 64) {
-      model.Fail("candidate_resolutions",
-                 "multiples of the tile size " + std::to_string(tile) + " with at most 64 tiles",
-                 std::to_string(w) + "x" + std::to_string(h));
+    const std::string value = std::to_string(w) + "x" + std::to_string(h);
+    // Sides are bounded first, so w * h below cannot overflow.
+    if (w > lim::kMaxCandidateSide || h > lim::kMaxCandidateSide || w * h > lim::kMaxCandidatePixels) {
+      Throw(ErrorCode::kLimitExceeded,
+            ErrorContext{source->file(), source->Path("candidate_resolutions"),
+                         "sides of at most " + std::to_string(lim::kMaxCandidateSide) + " and at most " +
+                             std::to_string(lim::kMaxCandidatePixels) + " pixels",
+                         value, "(dsvl limit, see docs/limits.md)"});
+    }
+    if (w % tile != 0 || h % tile != 0 || w / tile * (h / tile) > lim::kMaxTilesPerResolution) {
+      source->Fail("candidate_resolutions",
+                   "multiples of the tile size " + std::to_string(tile) + " with at most " +
+                       std::to_string(lim::kMaxTilesPerResolution) + " tiles",
+                   value);
     }
   }
   if (p) {
-    c.patch_size = p->Int("patch_size", 14).value_or(14);
-    c.downsample_ratio = p->Int("downsample_ratio", 2).value_or(2);
+    c.patch_size = p->BoundedInt("patch_size", 14, lim::kPatchSize);
+    c.downsample_ratio = p->BoundedInt("downsample_ratio", 2, lim::kDownsampleRatio);
     c.mean = p->Triple("image_mean", c.mean);
     c.std = p->Triple("image_std", c.std);
     c.normalize = p->Bool("normalize", true);
@@ -138,7 +145,14 @@ ModelConfig ParseModelConfig(const std::string& where, const json& config, const
     c.family = ModelFamily::kDeepSeekVL;
     c.llm = ParseLlamaConfig(root.Object("language_config"));
     if (auto vision = root.OptionalObject("vision_config")) ParseVl1Vision(*vision, tiny_arch, weights, c);
-    if (c.siglip) c.projector = ParseVl1Projector(root.Object("aligner_config"), weights);
+    if (c.siglip) {
+      c.projector = ParseVl1Projector(root.Object("aligner_config"), weights);
+      if (c.projector.n_embed != c.llm.hidden_size) {
+        root.Fail("aligner_config.params.n_embed",
+                  "the language model's hidden_size " + std::to_string(c.llm.hidden_size),
+                  std::to_string(c.projector.n_embed));
+      }
+    }
     if (!processor && c.siglip) {
       Throw(ErrorCode::kNotFound, ErrorContext{file, "preprocessor_config.json", "present next to config.json",
                                                "not found", "DeepSeek-VL needs it for image preprocessing"});
@@ -192,7 +206,7 @@ ModelConfig LoadModelConfig(const std::string& dir, const WeightStore& weights) 
     if (fs::exists(vlchat, ec)) {
       const json p = ReadJsonFile(vlchat.string());
       const ConfigReader r(vlchat.string(), p);
-      c.tokens_per_image_vl1 = r.Int("num_image_tokens", 576).value_or(576);
+      c.tokens_per_image_vl1 = r.BoundedInt("num_image_tokens", 576, lim::kImageTokens);
     }
     if (c.siglip && c.tokens_per_image_vl1 != c.siglip->num_patches()) {
       Throw(ErrorCode::kCorruptData,

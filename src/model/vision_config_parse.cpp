@@ -4,6 +4,8 @@
 // dimension the weights reveal from the weights, so any width loads without a code change.
 #include <string>
 
+#include "dsvl/error.h"
+
 #include "io/safetensors.h"
 #include "model/config_parse.h"
 
@@ -11,6 +13,7 @@ namespace dsvl {
 namespace {
 
 using json = nlohmann::json;
+namespace lim = config_limits;
 
 struct VitTableEntry {
   const char* name;
@@ -55,12 +58,12 @@ VitConfig VitFromTable(const std::string& file, const ConfigReader& at, const st
   }
   if (patched) {
     ConfigReader t("tiny_arch.json", tiny_arch->at(name), name);
-    v.image_size = t.Int("image_size", v.image_size).value_or(v.image_size);
-    v.patch_size = t.Int("patch_size", v.patch_size).value_or(v.patch_size);
-    v.width = t.Int("width", v.width).value_or(v.width);
-    v.layers = t.Int("layers", v.layers).value_or(v.layers);
-    v.heads = t.Int("heads", v.heads).value_or(v.heads);
-    mlp_ratio = t.Number("mlp_ratio", mlp_ratio).value_or(mlp_ratio);
+    v.image_size = t.BoundedInt("image_size", v.image_size, lim::kVisionImageSize);
+    v.patch_size = t.BoundedInt("patch_size", v.patch_size, lim::kPatchSize);
+    v.width = t.BoundedInt("width", v.width, lim::kVisionWidth);
+    v.layers = t.BoundedInt("layers", v.layers, lim::kVisionLayers);
+    v.heads = t.BoundedInt("heads", v.heads, lim::kVisionHeads);
+    mlp_ratio = t.PositiveNumber("mlp_ratio", mlp_ratio, lim::kMaxMlpRatio);
   }
   v.mlp_hidden = static_cast<int64_t>(static_cast<double>(v.width) * mlp_ratio);
   (void)file;
@@ -81,7 +84,14 @@ void VitFromWeights(const WeightStore* w, VitConfig& v) {
   if (blocks > 0 && blocks < v.layers) v.layers = blocks;
 }
 
+// Every size ends up here whatever its source (table, config, tiny_arch.json, weights), so the
+// ranges hold before the manifest or a tower is built from them.
 void CheckVit(const ConfigReader& at, const VitConfig& v) {
+  at.CheckRange("width", v.width, lim::kVisionWidth);
+  at.CheckRange("heads", v.heads, lim::kVisionHeads);
+  at.CheckRange("patch_size", v.patch_size, lim::kPatchSize);
+  at.CheckRange("image_size", v.image_size, lim::kVisionImageSize);
+  at.CheckRange("mlp_ratio", v.mlp_hidden, IntRange{1, v.width * static_cast<int64_t>(lim::kMaxMlpRatio)});
   if (v.width <= 0 || v.heads <= 0 || v.width % v.heads != 0) {
     at.Fail("heads", "a divisor of the width " + std::to_string(v.width), std::to_string(v.heads));
   }
@@ -89,6 +99,15 @@ void CheckVit(const ConfigReader& at, const VitConfig& v) {
     at.Fail("image_size", "at least one patch of " + std::to_string(v.patch_size), std::to_string(v.image_size));
   }
   if (v.layers <= 0) at.Fail("select_layer", "at least one transformer block", std::to_string(v.layers));
+  at.CheckRange("layers", v.layers, lim::kVisionLayers);
+  if (v.grid() > lim::kMaxPatchGrid) {
+    Throw(ErrorCode::kLimitExceeded,
+          ErrorContext{at.file(), at.Path("image_size") + " / patch_size",
+                       "at most " + std::to_string(lim::kMaxPatchGrid) + " patches per side",
+                       std::to_string(v.image_size) + " / " + std::to_string(v.patch_size) + " = " +
+                           std::to_string(v.grid()),
+                       "(dsvl limit, see docs/limits.md)"});
+  }
 }
 
 // deepseek_vl/models/siglip_vit.py create_siglip_vit: select_layer <= 0 keeps layers + select_layer + 1
@@ -103,13 +122,14 @@ VitConfig ParseVl1Siglip(const ConfigReader& p, const json* tiny_arch, const Wei
   const std::string name = p.RequireString("model_name");
   VitConfig v = VitFromTable(p.file(), p, name, tiny_arch);
   v.prefix = prefix;
-  v.image_size = p.Int("image_size", v.image_size).value_or(v.image_size);
+  v.image_size = p.BoundedInt("image_size", v.image_size, lim::kVisionImageSize);
   const std::string feature = p.String("select_feature", "patch").value_or("patch");
   // SigLIP has no class token: "same" and "cls_patch" keep every token; "patch" would drop one patch.
   if (feature != "same" && feature != "cls_patch") {
     p.Unsupported("select_feature", "\"same\" (SigLIP has no class token)", "\"" + feature + "\"");
   }
   const int64_t select_layer = p.Int("select_layer", -1).value_or(-1);
+  p.CheckRange("select_layer", select_layer, lim::kSelectLayer);
   const int64_t table_layers = v.layers;
   VitFromWeights(weights, v);
   v.layers = SelectLayers(std::min(v.layers, table_layers), select_layer);
@@ -129,20 +149,21 @@ SamConfig ParseVl1Sam(const ConfigReader& p, const json* tiny_arch, const Weight
   if (name != "sam_b_downsample") p.Unsupported("model_name", "\"sam_b_downsample\"", "\"" + name + "\"");
   SamConfig s;
   s.prefix = prefix;
-  s.image_size = p.Int("image_size", 1024).value_or(1024);
+  s.image_size = p.BoundedInt("image_size", 1024, lim::kVisionImageSize);
   s.normalize = p.Has("pixel_mean") && !p.IsNull("pixel_mean");
   s.mean = p.Triple("pixel_mean", s.mean);
   s.std = p.Triple("pixel_std", s.std);
   if (tiny_arch && tiny_arch->is_object() && tiny_arch->contains(name)) {
     ConfigReader t("tiny_arch.json", tiny_arch->at(name), name);
-    s.width = t.Int("width", s.width).value_or(s.width);
-    s.depth = t.Int("layers", s.depth).value_or(s.depth);
-    s.heads = t.Int("heads", s.heads).value_or(s.heads);
+    s.width = t.BoundedInt("width", s.width, lim::kVisionWidth);
+    s.depth = t.BoundedInt("layers", s.depth, lim::kVisionLayers);
+    s.heads = t.BoundedInt("heads", s.heads, lim::kVisionHeads);
     s.global_attn_indexes = t.IntList("global_attn_indexes", s.global_attn_indexes);
     auto ds = t.IntList("downsample_channels", {s.downsample_channels[0], s.downsample_channels[1]});
     if (ds.size() != 2) t.Fail("downsample_channels", "2 channel counts", std::to_string(ds.size()));
+    for (int64_t ch : ds) t.CheckRange("downsample_channels", ch, lim::kSamChannels);
     s.downsample_channels = {ds[0], ds[1]};
-    s.neck_channels = t.Int("prompt_embed_dim", s.neck_channels).value_or(s.neck_channels);
+    s.neck_channels = t.BoundedInt("prompt_embed_dim", s.neck_channels, lim::kSamChannels);
   }
   s.mlp_hidden = s.width * 4;
   if (weights) {
@@ -165,7 +186,15 @@ SamConfig ParseVl1Sam(const ConfigReader& p, const json* tiny_arch, const Weight
     const int64_t blocks = CountBlocks(*weights, prefix, "norm1.weight");
     if (blocks > 0) s.depth = blocks;
   }
-  if (s.width <= 0 || s.heads <= 0 || s.width % s.heads != 0) {
+  // Widths may come from the weights: the ranges are checked on the final values.
+  p.CheckRange("width", s.width, lim::kVisionWidth);
+  p.CheckRange("heads", s.heads, lim::kVisionHeads);
+  p.CheckRange("layers", s.depth, lim::kVisionLayers);
+  p.CheckRange("patch_size", s.patch_size, lim::kPatchSize);
+  p.CheckRange("mlp_hidden", s.mlp_hidden, IntRange{1, s.width * static_cast<int64_t>(lim::kMaxMlpRatio)});
+  p.CheckRange("neck_channels", s.neck_channels, lim::kSamChannels);
+  for (int64_t ch : s.downsample_channels) p.CheckRange("downsample_channels", ch, lim::kSamChannels);
+  if (s.width % s.heads != 0) {
     p.Fail("heads", "a divisor of the SAM width " + std::to_string(s.width), std::to_string(s.heads));
   }
   if (s.global_attn_indexes.empty()) p.Fail("global_attn_indexes", "at least one global block", "none");
@@ -176,6 +205,12 @@ SamConfig ParseVl1Sam(const ConfigReader& p, const json* tiny_arch, const Weight
   }
   if (s.image_size % s.patch_size != 0) {
     p.Fail("image_size", "a multiple of the patch size " + std::to_string(s.patch_size), std::to_string(s.image_size));
+  }
+  if (s.image_size / s.patch_size > lim::kMaxPatchGrid) {
+    Throw(ErrorCode::kLimitExceeded,
+          ErrorContext{p.file(), p.Path("image_size") + " / patch_size",
+                       "at most " + std::to_string(lim::kMaxPatchGrid) + " patches per side",
+                       std::to_string(s.image_size / s.patch_size), "(dsvl limit, see docs/limits.md)"});
   }
   return s;
 }
@@ -205,12 +240,12 @@ VitConfig ParseVl2Vision(const ConfigReader& vc, const WeightStore* weights) {
   VitConfig v = VitFromTable(vc.file(), vc, name, nullptr);
   v.prefix = "vision.";
   // VisionEncoderConfig keys override the table (the released configs give width/layers/patch/mlp_ratio).
-  v.image_size = vc.Int("image_size", 384).value_or(384);
-  v.patch_size = vc.Int("patch_size", v.patch_size).value_or(v.patch_size);
-  v.width = vc.Int("width", v.width).value_or(v.width);
-  v.layers = vc.Int("layers", v.layers).value_or(v.layers);
-  v.heads = vc.Int("heads", 16).value_or(16);
-  const double mlp_ratio = vc.Number("mlp_ratio", 3.7362).value_or(3.7362);
+  v.image_size = vc.BoundedInt("image_size", 384, lim::kVisionImageSize);
+  v.patch_size = vc.BoundedInt("patch_size", v.patch_size, lim::kPatchSize);
+  v.width = vc.BoundedInt("width", v.width, lim::kVisionWidth);
+  v.layers = vc.BoundedInt("layers", v.layers, lim::kVisionLayers);
+  v.heads = vc.BoundedInt("heads", 16, lim::kVisionHeads);
+  const double mlp_ratio = vc.PositiveNumber("mlp_ratio", 3.7362, lim::kMaxMlpRatio);
   v.mlp_hidden = static_cast<int64_t>(static_cast<double>(v.width) * mlp_ratio);
   if (vc.Bool("class_token", false)) vc.Unsupported("class_token", "false", "true");
   const int64_t table_layers = v.layers;

@@ -19,12 +19,25 @@ class PreTokenizer;
 class AddedVocab;
 }  // namespace text
 
+// Bounds on what a tokenizer.json may make dsvl read and allocate (docs/limits.md). Exceeding one
+// throws kLimitExceeded naming the file, the limit and the value; the file size is checked before
+// the file is read.
+struct TokenizerLimits {
+  // DeepSeek's tokenizer.json files are 4-8 MB; the largest common ones (256k vocabularies) ~35 MB.
+  size_t max_file_bytes = size_t{128} << 20;
+  // tokenizer_config.json is a few KB (chat templates included).
+  size_t max_config_bytes = size_t{16} << 20;
+  // Token ids (vocabulary and added tokens) must be below this: tables are indexed by id, so one id
+  // of 2^31 would otherwise allocate a 2^31-entry table. DeepSeek: 102,400 / 129,280.
+  int64_t max_vocab_size = int64_t{1} << 21;
+};
+
 class Tokenizer {
  public:
   // path: a tokenizer.json file or a model directory containing tokenizer.json. tokenizer_config.json
   // next to it (optional) gives add_bos_token / add_eos_token and the bos/eos/pad token strings.
   // Throws dsvl::Error naming the file and field on bad input.
-  static std::unique_ptr<Tokenizer> Load(const std::string& path);
+  static std::unique_ptr<Tokenizer> Load(const std::string& path, const TokenizerLimits& limits = {});
   ~Tokenizer();
 
   // add_special_tokens: prepend BOS if add_bos_token (append EOS if add_eos_token), like
@@ -56,7 +69,7 @@ class Tokenizer {
 
  private:
   Tokenizer();
-  void LoadConfig(const std::string& config_path);
+  void LoadConfig(const std::string& config_path, size_t max_bytes);
   void EncodeWord(std::string_view word, std::vector<int64_t>& ids) const;
 
   std::unique_ptr<text::BpeModel> bpe_;

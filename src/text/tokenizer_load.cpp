@@ -23,8 +23,9 @@ using text::GetInt;
 using text::GetMember;
 using text::GetString;
 
-json ParseJsonFile(const std::string& path, const json::parser_callback_t& callback = nullptr) {
-  std::string content = ReadFileToString(path);
+json ParseJsonFile(const std::string& path, size_t max_bytes, const json::parser_callback_t& callback = nullptr) {
+  // ReadFileToString checks the size before reading anything.
+  std::string content = ReadFileToString(path, max_bytes);
   try {
     return json::parse(content, callback);
   } catch (const json::parse_error& e) {
@@ -35,7 +36,7 @@ json ParseJsonFile(const std::string& path, const json::parser_callback_t& callb
 // Parses tokenizer.json, moving model.vocab and model.merges entries straight into `raw` instead of
 // the DOM (nlohmann's DOM stores objects in std::map; building and walking 250k entries of it took
 // more time than the parse itself). The emptied "vocab" object and "merges" array stay in the DOM.
-json ParseTokenizerJson(const std::string& path, text::RawBpeTables& raw) {
+json ParseTokenizerJson(const std::string& path, size_t max_bytes, text::RawBpeTables& raw) {
   std::vector<std::string> keys(8);  // keys[d]: last key seen at depth d
   std::string pending_key;
   bool have_key = false;
@@ -106,7 +107,7 @@ json ParseTokenizerJson(const std::string& path, text::RawBpeTables& raw) {
     }
     return true;
   };
-  return ParseJsonFile(path, callback);
+  return ParseJsonFile(path, max_bytes, callback);
 }
 
 // Only identity normalizers are supported (DeepSeek files have none, or an empty Sequence); anything
@@ -134,9 +135,16 @@ std::string ConfigToken(const json& config, const char* key, const std::string& 
   Throw(ErrorCode::kCorruptData, ErrorContext{where, key, "string, object or null", it->type_name(), ""});
 }
 
+[[noreturn]] void ThrowVocabLimit(const std::string& file, const std::string& field, int64_t id,
+                                  const TokenizerLimits& limits) {
+  Throw(ErrorCode::kLimitExceeded,
+        ErrorContext{file, field, "an id below the vocabulary limit " + std::to_string(limits.max_vocab_size),
+                     std::to_string(id), "(TokenizerLimits::max_vocab_size, see docs/limits.md)"});
+}
+
 }  // namespace
 
-std::unique_ptr<Tokenizer> Tokenizer::Load(const std::string& path) {
+std::unique_ptr<Tokenizer> Tokenizer::Load(const std::string& path, const TokenizerLimits& limits) {
   std::error_code ec;
   std::string file = path;
   if (fs::is_directory(path, ec)) file = (fs::path(path) / "tokenizer.json").string();
@@ -144,7 +152,19 @@ std::unique_ptr<Tokenizer> Tokenizer::Load(const std::string& path) {
     Throw(ErrorCode::kNotFound, ErrorContext{file, "", "", "", "tokenizer file not found"});
   }
   text::RawBpeTables raw;
-  json j = ParseTokenizerJson(file, raw);
+  json j = ParseTokenizerJson(file, limits.max_file_bytes, raw);
+  // Ids index the id -> token tables: bound them before BpeModel sizes its tables by the largest.
+  if (static_cast<int64_t>(raw.vocab.size()) > limits.max_vocab_size) {
+    Throw(ErrorCode::kLimitExceeded,
+          ErrorContext{file, "model.vocab", "at most " + std::to_string(limits.max_vocab_size) + " entries",
+                       std::to_string(raw.vocab.size()), "(TokenizerLimits::max_vocab_size, see docs/limits.md)"});
+  }
+  for (const auto& [token, id] : raw.vocab) {
+    if (id >= limits.max_vocab_size) {
+      ThrowVocabLimit(file, "model.vocab[\"" + token.substr(0, 64) + (token.size() > 64 ? "..." : "") + "\"]", id,
+                      limits);
+    }
+  }
   if (!j.is_object()) {
     Throw(ErrorCode::kCorruptData, ErrorContext{file, "(root)", "object", j.type_name(), ""});
   }
@@ -181,6 +201,7 @@ std::unique_ptr<Tokenizer> Tokenizer::Load(const std::string& path) {
       t.id = GetInt(list[i], "id", file, field);
       t.content = GetString(list[i], "content", file, field);
       if (t.id < 0) Throw(ErrorCode::kCorruptData, ErrorContext{file, field + ".id", ">= 0", std::to_string(t.id), ""});
+      if (t.id >= limits.max_vocab_size) ThrowVocabLimit(file, field + ".id", t.id, limits);
       if (t.content.empty()) Throw(ErrorCode::kCorruptData, ErrorContext{file, field + ".content", "non-empty", "\"\"", ""});
       t.special = GetBool(list[i], "special", file, field, false);
       t.single_word = GetBool(list[i], "single_word", file, field, false);
@@ -192,12 +213,12 @@ std::unique_ptr<Tokenizer> Tokenizer::Load(const std::string& path) {
   }
 
   fs::path config = fs::path(file).parent_path() / "tokenizer_config.json";
-  if (fs::exists(config, ec)) tok->LoadConfig(config.string());
+  if (fs::exists(config, ec)) tok->LoadConfig(config.string(), limits.max_config_bytes);
   return tok;
 }
 
-void Tokenizer::LoadConfig(const std::string& path) {
-  json c = ParseJsonFile(path);
+void Tokenizer::LoadConfig(const std::string& path, size_t max_bytes) {
+  json c = ParseJsonFile(path, max_bytes);
   if (!c.is_object()) Throw(ErrorCode::kCorruptData, ErrorContext{path, "(root)", "object", c.type_name(), ""});
   // transformers' LlamaTokenizerFast defaults add_bos_token to true; other classes add nothing.
   std::string cls = c.contains("tokenizer_class") && c["tokenizer_class"].is_string()

@@ -39,6 +39,7 @@ struct RunOptions {
   bool interactive = false;
   int64_t ctx = 0;
   Precision precision = Precision::kAuto;
+  InputLimits limits;
 };
 
 void Check(const Status& s) {
@@ -63,6 +64,7 @@ std::shared_ptr<Model> LoadModel(const RunOptions& o) {
   mo.threads = o.threads;
   mo.max_context = o.ctx;
   mo.precision = o.precision;
+  mo.limits = o.limits;
   mo.progress = MaybeProgress();
   std::shared_ptr<Model> model;
   Check(Model::Load(mo, &model));
@@ -257,6 +259,13 @@ void AddRunCommand(CLI::App& app) {
   cmd->add_option("-c,--ctx", o->ctx, "KV-cache size in tokens (0 = the model's maximum, at most 4096)")
       ->check(CLI::NonNegativeNumber);
   AddPrecisionOption(cmd, &o->precision);
+  cmd->add_option("--max-image-pixels", o->limits.max_image_pixels,
+                  "refuse images with more pixels (width x height) than this")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-images", o->limits.max_images, "refuse conversations with more images than this")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--system", o->system, "system prompt (VL1: replaces the default one)");
   cmd->add_option("--draw-boxes", o->draw_boxes, "write the last image with the answer's boxes to this PNG");
   cmd->add_flag("-i,--interactive", o->interactive, "multi-turn chat on stdin");

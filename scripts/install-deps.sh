@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   libonig-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev zlib1g-dev
+  clang libclang-rt-14-dev  # scripts/fuzz.sh: clang 14 with libFuzzer and the sanitizer runtimes
 )
 
 missing=()

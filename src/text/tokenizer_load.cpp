@@ -28,7 +28,8 @@ json ParseJsonFile(const std::string& path, size_t max_bytes, const json::parser
   std::string content = ReadFileToString(path, max_bytes);
   try {
     return json::parse(content, callback);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // Not only parse_error: a number beyond double's range (1e400) throws out_of_range.
     Throw(ErrorCode::kCorruptData, ErrorContext{path, "", "", "", std::string("invalid JSON: ") + e.what()});
   }
 }

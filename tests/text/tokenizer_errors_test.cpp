@@ -89,6 +89,22 @@ TEST_F(TokenizerFileTest, MissingFile) {
 TEST_F(TokenizerFileTest, InvalidJson) {
   EXPECT_NE(LoadError("{\"model\": {").find("invalid JSON"), std::string::npos);
   EXPECT_NE(LoadError("[1, 2]").find("(root)"), std::string::npos);
+  // A number beyond double's range is nlohmann's out_of_range, not parse_error (found by fuzz_tokenizer_load).
+  EXPECT_NE(LoadError(R"({"model": {"vocab": {}, "merges": []}, "x": 1e400})").find("number overflow"),
+            std::string::npos);
+}
+
+TEST_F(TokenizerFileTest, ConfigNumberOutOfRange) {
+  Write("tokenizer.json", MinimalTokenizer().dump());
+  const std::string config = Write("tokenizer_config.json", R"({"add_bos_token": true, "x": -1e999})");
+  try {
+    Tokenizer::Load(dir_.string());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorruptData);
+    EXPECT_NE(std::string(e.what()).find(config), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("invalid JSON"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(TokenizerFileTest, MissingModelOrVocab) {

@@ -30,10 +30,16 @@ struct Progress {
 };
 using ProgressCallback = std::function<void(const Progress&)>;
 
+// Element type of the KV cache. kAuto: the LLM's own precision, as the official code keeps its
+// cache in the model dtype: f32 for an f32 checkpoint, bf16 for bf16 (or any other) weights.
+// bf16/f16 halve the cache's memory and the bytes each decode step reads from it.
+enum class KvCacheType { kAuto, kF32, kBF16, kF16 };
+
 struct ModelOptions {
   std::string dir;             // checkpoint directory (config.json, *.safetensors, tokenizer.json ...)
   int threads = 0;             // <= 0: one per hardware thread
   int64_t max_context = 0;     // KV-cache size per session in tokens; 0: min(model positions, 4096)
+  KvCacheType kv_type = KvCacheType::kAuto;
   ProgressCallback progress;   // optional
 };
 
@@ -51,6 +57,8 @@ struct ModelInfo {
   int64_t eos_id = -1;
   int threads = 0;
   double load_ms = 0.0;
+  std::string kv_type;              // the KV cache's element type after kAuto: "f32", "bf16" or "f16"
+  int64_t kv_bytes_per_token = 0;   // KV-cache bytes one token takes over all layers
 };
 
 // An image given by file path or by the encoded file bytes (JPEG, PNG, WebP, GIF, BMP).

@@ -37,6 +37,8 @@ struct RunOptions {
   std::string draw_boxes;
   bool interactive = false;
   int64_t ctx = 0;
+  KvCacheType kv_type = KvCacheType::kAuto;
+  bool ignore_eos = false;
 };
 
 void Check(const Status& s) {
@@ -60,6 +62,7 @@ std::shared_ptr<Model> LoadModel(const RunOptions& o) {
   mo.dir = o.model;
   mo.threads = o.threads;
   mo.max_context = o.ctx;
+  mo.kv_type = o.kv_type;
   mo.progress = MaybeProgress();
   std::shared_ptr<Model> model;
   Check(Model::Load(mo, &model));
@@ -75,6 +78,7 @@ GenerateRequest BaseRequest(const RunOptions& o) {
   r.sampling.repetition_penalty = o.repeat_penalty;
   r.sampling.seed = o.seed;
   r.max_new_tokens = o.max_new_tokens;
+  r.ignore_eos = o.ignore_eos;
   r.logprobs = o.logprobs;
   r.prefill_chunk = o.chunk_size;
   r.system = o.system;
@@ -253,6 +257,8 @@ void AddRunCommand(CLI::App& app) {
   cmd->add_option("-t,--threads", o->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("-c,--ctx", o->ctx, "KV-cache size in tokens (0 = the model's maximum, at most 4096)")
       ->check(CLI::NonNegativeNumber);
+  AddKvTypeOption(cmd, &o->kv_type);
+  cmd->add_flag("--ignore-eos", o->ignore_eos, "generate exactly -n tokens: EOS and stop strings do not end the answer");
   cmd->add_option("--system", o->system, "system prompt (VL1: replaces the default one)");
   cmd->add_option("--draw-boxes", o->draw_boxes, "write the last image with the answer's boxes to this PNG");
   cmd->add_flag("-i,--interactive", o->interactive, "multi-turn chat on stdin");

@@ -105,6 +105,8 @@ void RunBench(const BenchOptions& o) {
   j["prompt_tokens"] = res.prompt_tokens;
   j["generated_tokens"] = generated;
   j["kv_type"] = model->info().kv_type;
+  // The session's cache reservation (pages are only touched as the context grows).
+  j["kv_cache_mb"] = static_cast<double>(model->info().kv_bytes_per_token * model->info().max_context) / (1 << 20);
   j["weight_bytes_per_token"] = wb.total();
   j["kv_bytes_per_token"] = kv_bytes;
   j["bytes_per_token"] = bytes_per_token;

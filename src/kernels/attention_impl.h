@@ -51,6 +51,14 @@ struct AttentionImpl {
     return s;
   }
 
+  // out[0 .. n) = kv[e0 .. e0+n) widened to f32.
+  template <DType D>
+  static void Widen(const void* kv, int64_t e0, float* out, int64_t n) {
+    int64_t i = 0;
+    for (; i + W <= n; i += W) V::Store(out + i, Gemm::template LoadW<D>(kv, e0 + i));
+    for (; i < n; ++i) out[i] = Gemm::template ScalarW<D>(kv, e0 + i);
+  }
+
   // y += a · kv[e0 .. e0+n) with kv in dtype D.
   template <DType D>
   static void Axpy(float a, const void* kv, int64_t e0, float* y, int64_t n) {
@@ -139,10 +147,22 @@ struct AttentionImpl {
       const int64_t n = j1 - j0;
       float* s = ThreadScratchAs<float>(ScratchSlot::kScores, static_cast<size_t>(nh * n));  // [head][key]
       const float* q = a.q + i * a.ldq + h0 * a.Dk;
+      // A half-precision K/V row that several query heads share (GQA; MLA's one latent for all
+      // heads) is widened once into an L1 row, not once per head; an unshared one is read directly.
+      constexpr bool kHalf = D != DType::kF32;
+      const bool widen = kHalf && group > 1;
+      float* row = widen ? ThreadScratchAs<float>(ScratchSlot::kKvRow, static_cast<size_t>(MaxI(a.Dk, a.Dv))) : nullptr;
       for (int64_t j = 0; j < n; ++j) {
         const int64_t krow = (j0 + j) * a.ldk + hk0 * a.Dk;
-        for (int64_t h = 0; h < nh; ++h)
-          s[h * n + j] = Dot<D>(q + h * a.Dk, a.k, krow + (h / group) * a.Dk, a.Dk) * a.scale;
+        for (int64_t h = 0; h < nh; ++h) {
+          const int64_t e = krow + (h / group) * a.Dk;
+          if (!widen) {
+            s[h * n + j] = Dot<D>(q + h * a.Dk, a.k, e, a.Dk) * a.scale;
+            continue;
+          }
+          if (h % group == 0) Widen<D>(a.k, e, row, a.Dk);
+          s[h * n + j] = Dot<DType::kF32>(q + h * a.Dk, row, 0, a.Dk) * a.scale;
+        }
       }
       for (int64_t h = 0; h < nh; ++h) {
         float* sh = s + h * n;
@@ -154,7 +174,15 @@ struct AttentionImpl {
       }
       for (int64_t j = 0; j < n; ++j) {
         const int64_t vrow = (j0 + j) * a.ldv + hk0 * a.Dv;
-        for (int64_t h = 0; h < nh; ++h) Axpy<D>(s[h * n + j], a.v, vrow + (h / group) * a.Dv, rec + h * stride, a.Dv);
+        for (int64_t h = 0; h < nh; ++h) {
+          const int64_t e = vrow + (h / group) * a.Dv;
+          if (!widen) {
+            Axpy<D>(s[h * n + j], a.v, e, rec + h * stride, a.Dv);
+            continue;
+          }
+          if (h % group == 0) Widen<D>(a.v, e, row, a.Dv);
+          Axpy<DType::kF32>(s[h * n + j], row, 0, rec + h * stride, a.Dv);
+        }
       }
     });
     pool.ParallelFor(a.Tq * a.Hq, 4, [&](int64_t b0, int64_t b1) {

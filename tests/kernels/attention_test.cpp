@@ -133,6 +133,7 @@ TEST_P(AttentionTest, HalfPrecisionKv) {
     RunCase({1, 300, 8, 2, 64, 64, true, 0}, 26, dt);
     RunCase({7, 70, 4, 1, 16, 24, true, 3}, 27, dt);
     RunCase({1, 333, 16, 1, 576, 512, true, 0}, 28, dt);  // MLA absorbed decode shape
+    RunCase({4, 1000, 8, 4, 32, 40, true, 1}, 30, dt);    // decode tasks spanning several KV heads of 2 query heads
     RunCase({9, 9, 1, 1, 1024, 1024, false, 0}, 29, dt);
   }
 }

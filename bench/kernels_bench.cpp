@@ -131,14 +131,21 @@ void BM_GemmNT(benchmark::State& state) {
   SetFlopCounters(state, 2.0 * M * N * K);
 }
 
-// Args: Tq, Tk, heads, head_dim, causal.
+// Args: Tq, Tk, heads, head_dim, causal, kv (0: f32 K/V, 1: bf16 K/V as a bf16 KV cache).
 void BM_Attention(benchmark::State& state) {
   const int64_t Tq = state.range(0), Tk = state.range(1), H = state.range(2), D = state.range(3);
-  const bool causal = state.range(4) != 0;
+  const bool causal = state.range(4) != 0, bf16 = state.range(5) != 0;
   std::vector<float> q = Random(static_cast<size_t>(Tq * H * D), 1), k = Random(static_cast<size_t>(Tk * H * D), 2),
                      v = Random(static_cast<size_t>(Tk * H * D), 3), o(static_cast<size_t>(Tq * H * D));
   kernels::AttentionArgs a{q.data(), H * D, k.data(), H * D, v.data(), H * D, o.data(), H * D,
                            Tq, Tk, H, H, D, D, 1.0f / std::sqrt(static_cast<float>(D)), causal};
+  std::vector<uint16_t> k16(k.size()), v16(v.size());
+  if (bf16) {
+    for (size_t i = 0; i < k.size(); ++i) k16[i] = F32ToBf16(k[i]), v16[i] = F32ToBf16(v[i]);
+    a.k = k16.data();
+    a.v = v16.data();
+    a.kv_dtype = DType::kBF16;
+  }
   for (auto _ : state) {
     kernels::Attention(Pool(), a);
     benchmark::DoNotOptimize(o.data());
@@ -188,12 +195,15 @@ BENCHMARK(BM_GemvColdPaired)
     ->UseManualTime();
 BENCHMARK(BM_GemmNT)->ArgNames({"M", "N", "K"})->Args({729, 729, 72})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Attention)
-    ->ArgNames({"Tq", "Tk", "H", "D", "causal"})
-    ->Args({729, 729, 16, 72, 0})
-    ->Args({576, 576, 16, 64, 0})
-    ->Args({512, 512, 16, 128, 1})
-    ->Args({1, 1024, 16, 128, 1})
-    ->Args({1, 16384, 1, 128, 1})
+    ->ArgNames({"Tq", "Tk", "H", "D", "causal", "kv"})
+    ->Args({729, 729, 16, 72, 0, 0})
+    ->Args({576, 576, 16, 64, 0, 0})
+    ->Args({512, 512, 16, 128, 1, 0})
+    ->Args({512, 512, 16, 128, 1, 1})
+    ->Args({1, 1024, 16, 128, 1, 0})
+    ->Args({1, 1024, 16, 128, 1, 1})
+    ->Args({1, 16384, 1, 128, 1, 0})
+    ->Args({1, 16384, 1, 128, 1, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_PatchEmbed)->ArgNames({"C", "S", "O", "k"})->Args({3, 384, 1152, 14})->Unit(benchmark::kMillisecond)->UseRealTime();

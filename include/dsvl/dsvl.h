@@ -38,6 +38,7 @@ using ProgressCallback = std::function<void(const Progress&)>;
 // docs/numerics.md has what each does to the results. The language model's setting is one for the
 // whole process: an explicit kF32 / kBf16 at Model::Load applies to every model in it.
 enum class Precision { kAuto, kF32, kBf16 };
+
 // Bounds on what files and requests may make dsvl read, decode and allocate (docs/limits.md lists
 // them with the config-file ranges). Exceeding one gives ErrorCode::kLimitExceeded naming the
 // limit and the value; raise a field to admit larger inputs. The prompt length in tokens is
@@ -53,12 +54,17 @@ struct InputLimits {
   int64_t max_tokenizer_file_bytes = int64_t{128} << 20;  // tokenizer.json, checked before reading
   int64_t max_vocab_size = int64_t{1} << 21;              // token ids in tokenizer.json
 };
+// Element type of the KV cache. kAuto: the LLM's own precision, as the official code keeps its
+// cache in the model dtype: f32 for an f32 checkpoint, bf16 for bf16 (or any other) weights.
+// bf16/f16 halve the cache's memory and the bytes each decode step reads from it.
+enum class KvCacheType { kAuto, kF32, kBF16, kF16 };
 
 struct ModelOptions {
   std::string dir;             // checkpoint directory (config.json, *.safetensors, tokenizer.json ...)
   int threads = 0;             // <= 0: one per hardware thread
   int64_t max_context = 0;     // KV-cache size per session in tokens; 0: min(model positions, 4096)
   Precision precision = Precision::kAuto;
+  KvCacheType kv_type = KvCacheType::kAuto;
   ProgressCallback progress;   // optional
   InputLimits limits;          // applies to the checkpoint's tokenizer and to every request
 };
@@ -80,6 +86,8 @@ struct ModelInfo {
   bool bf16_activations_llm = false;     // the Precision in effect (ModelOptions::precision)
   bool bf16_activations_vision = false;
   double load_ms = 0.0;
+  std::string kv_type;              // the KV cache's element type after kAuto: "f32", "bf16" or "f16"
+  int64_t kv_bytes_per_token = 0;   // KV-cache bytes one token takes over all layers
 };
 
 // An image given by file path or by the encoded file bytes (JPEG, PNG, WebP, GIF, BMP).

@@ -7,6 +7,8 @@
 //   computes the key columns its last row can see.
 // Few queries (decode): flash-decoding over key blocks x KV-head ranges (see Decode), SIMD dot
 //   products and axpys, f32 softmax partials merged at the end.
+// K and V may be bf16 or f16 (a half-size KV cache): the GEMM packs widen them, and decode widens
+//   each K/V vector in registers as it loads it, so the cache is streamed at half the bytes.
 #pragma once
 
 #include <cstdint>
@@ -34,28 +36,41 @@ struct AttentionImpl {
     return a.causal ? MaxI(0, MinI(a.Tk, i + (a.Tk - a.Tq) + 1)) : a.Tk;
   }
 
-  static float Dot(const float* x, const float* y, int64_t n) {
+  // x · kv[e0 .. e0+n) with kv in dtype D.
+  template <DType D>
+  static float Dot(const float* x, const void* kv, int64_t e0, int64_t n) {
     F a0 = V::Zero(), a1 = V::Zero();
     int64_t i = 0;
     for (; i + 2 * W <= n; i += 2 * W) {
-      a0 = V::Fma(V::Load(x + i), V::Load(y + i), a0);
-      a1 = V::Fma(V::Load(x + i + W), V::Load(y + i + W), a1);
+      a0 = V::Fma(V::Load(x + i), Gemm::template LoadW<D>(kv, e0 + i), a0);
+      a1 = V::Fma(V::Load(x + i + W), Gemm::template LoadW<D>(kv, e0 + i + W), a1);
     }
-    for (; i + W <= n; i += W) a0 = V::Fma(V::Load(x + i), V::Load(y + i), a0);
+    for (; i + W <= n; i += W) a0 = V::Fma(V::Load(x + i), Gemm::template LoadW<D>(kv, e0 + i), a0);
     float s = V::Sum(V::Add(a0, a1));
-    for (; i < n; ++i) s += x[i] * y[i];
+    for (; i < n; ++i) s += x[i] * Gemm::template ScalarW<D>(kv, e0 + i);
     return s;
   }
 
-  static void Axpy(float a, const float* x, float* y, int64_t n) {
+  // out[0 .. n) = kv[e0 .. e0+n) widened to f32.
+  template <DType D>
+  static void Widen(const void* kv, int64_t e0, float* out, int64_t n) {
+    int64_t i = 0;
+    for (; i + W <= n; i += W) V::Store(out + i, Gemm::template LoadW<D>(kv, e0 + i));
+    for (; i < n; ++i) out[i] = Gemm::template ScalarW<D>(kv, e0 + i);
+  }
+
+  // y += a · kv[e0 .. e0+n) with kv in dtype D.
+  template <DType D>
+  static void Axpy(float a, const void* kv, int64_t e0, float* y, int64_t n) {
     const F va = V::Set1(a);
     int64_t i = 0;
-    for (; i + W <= n; i += W) V::Store(y + i, V::Fma(va, V::Load(x + i), V::Load(y + i)));
-    for (; i < n; ++i) y[i] += a * x[i];
+    for (; i + W <= n; i += W) V::Store(y + i, V::Fma(va, Gemm::template LoadW<D>(kv, e0 + i), V::Load(y + i)));
+    for (; i < n; ++i) y[i] += a * Gemm::template ScalarW<D>(kv, e0 + i);
   }
 
   // One task per (head, block of query rows): S = scale·Q·Kᵀ into per-thread scratch (block x Tk
   // floats), softmax, O = P·V, all on that thread.
+  template <DType D>
   static void Blocked(ThreadPool& pool, const AttentionArgs& a) {
     const int64_t group = a.Hq / a.Hkv;
     const int64_t qb = a.causal ? kCausalQueryBlock : kQueryBlock;
@@ -76,7 +91,7 @@ struct AttentionImpl {
       GemmArgs s;
       s.M = rows; s.N = kv; s.K = a.Dk;
       s.A = a.q + i0 * a.ldq + h * a.Dk; s.lda = a.ldq;
-      s.B = MatB{a.k + hk * a.Dk, DType::kF32, a.ldk, false};
+      s.B = MatB{Offset<D>(a.k, hk * a.Dk), D, a.ldk, false};
       s.C = S; s.ldc = kv; s.alpha = a.scale;
       Gemm::Serial(s);
       for (int64_t r = 0; r < rows; ++r) {
@@ -92,7 +107,7 @@ struct AttentionImpl {
       GemmArgs o;
       o.M = rows; o.N = a.Dv; o.K = kv;
       o.A = S; o.lda = kv;
-      o.B = MatB{a.v + hk * a.Dv, DType::kF32, a.ldv, true};
+      o.B = MatB{Offset<D>(a.v, hk * a.Dv), D, a.ldv, true};
       o.C = out; o.ldc = a.ldo;
       Gemm::Serial(o);
       for (int64_t r = 0; r < rows; ++r)
@@ -104,6 +119,7 @@ struct AttentionImpl {
   // block of keys and a range of KV heads and walks the keys in memory order, computing every head
   // of the range for each key. Each task leaves per-head partials (block max m, sum l, unnormalised
   // output o); the merge rescales them by exp(m - M) with M the global max.
+  template <DType D>
   static void Decode(ThreadPool& pool, const AttentionArgs& a) {
     const int64_t group = a.Hq / a.Hkv;
     const int64_t want = 4 * static_cast<int64_t>(pool.size());
@@ -131,9 +147,22 @@ struct AttentionImpl {
       const int64_t n = j1 - j0;
       float* s = ThreadScratchAs<float>(ScratchSlot::kScores, static_cast<size_t>(nh * n));  // [head][key]
       const float* q = a.q + i * a.ldq + h0 * a.Dk;
+      // A half-precision K/V row that several query heads share (GQA; MLA's one latent for all
+      // heads) is widened once into an L1 row, not once per head; an unshared one is read directly.
+      constexpr bool kHalf = D != DType::kF32;
+      const bool widen = kHalf && group > 1;
+      float* row = widen ? ThreadScratchAs<float>(ScratchSlot::kKvRow, static_cast<size_t>(MaxI(a.Dk, a.Dv))) : nullptr;
       for (int64_t j = 0; j < n; ++j) {
-        const float* krow = a.k + (j0 + j) * a.ldk + hk0 * a.Dk;
-        for (int64_t h = 0; h < nh; ++h) s[h * n + j] = Dot(q + h * a.Dk, krow + (h / group) * a.Dk, a.Dk) * a.scale;
+        const int64_t krow = (j0 + j) * a.ldk + hk0 * a.Dk;
+        for (int64_t h = 0; h < nh; ++h) {
+          const int64_t e = krow + (h / group) * a.Dk;
+          if (!widen) {
+            s[h * n + j] = Dot<D>(q + h * a.Dk, a.k, e, a.Dk) * a.scale;
+            continue;
+          }
+          if (h % group == 0) Widen<D>(a.k, e, row, a.Dk);
+          s[h * n + j] = Dot<DType::kF32>(q + h * a.Dk, row, 0, a.Dk) * a.scale;
+        }
       }
       for (int64_t h = 0; h < nh; ++h) {
         float* sh = s + h * n;
@@ -144,8 +173,16 @@ struct AttentionImpl {
         for (int64_t c = 0; c < a.Dv; ++c) o[c] = 0.0f;
       }
       for (int64_t j = 0; j < n; ++j) {
-        const float* vrow = a.v + (j0 + j) * a.ldv + hk0 * a.Dv;
-        for (int64_t h = 0; h < nh; ++h) Axpy(s[h * n + j], vrow + (h / group) * a.Dv, rec + h * stride, a.Dv);
+        const int64_t vrow = (j0 + j) * a.ldv + hk0 * a.Dv;
+        for (int64_t h = 0; h < nh; ++h) {
+          const int64_t e = vrow + (h / group) * a.Dv;
+          if (!widen) {
+            Axpy<D>(s[h * n + j], a.v, e, rec + h * stride, a.Dv);
+            continue;
+          }
+          if (h % group == 0) Widen<D>(a.v, e, row, a.Dv);
+          Axpy<DType::kF32>(s[h * n + j], row, 0, rec + h * stride, a.Dv);
+        }
       }
     });
     pool.ParallelFor(a.Tq * a.Hq, 4, [&](int64_t b0, int64_t b1) {
@@ -166,17 +203,32 @@ struct AttentionImpl {
           if (r[a.Dv + 1] == 0.0f) continue;
           const float w = __builtin_expf(r[a.Dv] - M);
           L += w * r[a.Dv + 1];
-          Axpy(w, r, o, a.Dv);
+          Axpy<DType::kF32>(w, r, 0, o, a.Dv);
         }
         Rows::Scale(o, a.Dv, 1.0f / L);
       }
     });
   }
 
+  template <DType D>
+  static const void* Offset(const void* base, int64_t e) {
+    if constexpr (D == DType::kF32) return static_cast<const float*>(base) + e;
+    else return static_cast<const uint16_t*>(base) + e;
+  }
+
+  template <DType D>
+  static void RunAs(ThreadPool& pool, const AttentionArgs& a) {
+    if (a.Tq >= kBlockedMinTq) Blocked<D>(pool, a);
+    else Decode<D>(pool, a);
+  }
+
   static void Run(ThreadPool& pool, const AttentionArgs& a) {
     if (a.Tq <= 0 || a.Hq <= 0) return;
-    if (a.Tq >= kBlockedMinTq) Blocked(pool, a);
-    else Decode(pool, a);
+    switch (a.kv_dtype) {
+      case DType::kBF16: RunAs<DType::kBF16>(pool, a); break;
+      case DType::kF16: RunAs<DType::kF16>(pool, a); break;
+      default: RunAs<DType::kF32>(pool, a); break;
+    }
   }
 };
 

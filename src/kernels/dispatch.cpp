@@ -89,6 +89,9 @@ void Attention(ThreadPool& pool, const AttentionArgs& a) {
     Throw(ErrorCode::kInvalidArgument,
           ErrorContext{"Attention", "Hq/Hkv", "Hq a multiple of Hkv",
                        std::to_string(a.Hq) + "/" + std::to_string(a.Hkv), ""});
+  if (a.kv_dtype != DType::kF32 && a.kv_dtype != DType::kBF16 && a.kv_dtype != DType::kF16)
+    Throw(ErrorCode::kUnsupported,
+          ErrorContext{"Attention", "kv_dtype", "f32, bf16 or f16", DTypeName(a.kv_dtype), ""});
   const simd::Variant* v = ActiveVariant();
   if (!v) return ref::Attention(pool, a);
   v->attention(pool, a);

@@ -160,16 +160,16 @@ struct GemmImpl {
       float* dst = P + p * kc * NR;
       const int64_t cols = MinI(NR, nc - p * NR);
       if (B.kn) {
-        // [K, N] f32 source: each k is a contiguous run of `cols` values.
-        const float* src = static_cast<const float*>(B.data) + k0 * B.ld + n0 + p * NR;
+        // [K, N] source: each k is a contiguous run of `cols` values.
+        const int64_t src = k0 * B.ld + n0 + p * NR;
         for (int64_t k = 0; k < kc; ++k) {
-          const float* s = src + k * B.ld;
+          const int64_t s = src + k * B.ld;
           float* d = dst + k * NR;
           if (cols == NR) {
-            V::Store(d, V::Load(s));
-            V::Store(d + W, V::Load(s + W));
+            V::Store(d, LoadW<D>(B.data, s));
+            V::Store(d + W, LoadW<D>(B.data, s + W));
           } else {
-            for (int64_t j = 0; j < cols; ++j) d[j] = s[j];
+            for (int64_t j = 0; j < cols; ++j) d[j] = ScalarW<D>(B.data, s + j);
             for (int64_t j = cols; j < NR; ++j) d[j] = 0.0f;
           }
         }

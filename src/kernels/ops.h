@@ -61,14 +61,17 @@ void ApplyRope(float* x, int64_t T, int64_t H, int64_t head_stride, int64_t ld, 
 // Scaled dot-product attention for one sequence.
 //   q [Tq, Hq, Dk] (token stride ldq), k [Tk, Hkv, Dk] (ldk), v [Tk, Hkv, Dv] (ldv), out [Tq, Hq, Dv] (ldo)
 //   Head h uses kv head h / (Hq/Hkv). With causal, query i sees keys j <= i + (Tk - Tq).
+//   k and v hold kv_dtype elements (f32, or bf16 / f16 for a half-size KV cache: widened to f32 in
+//   registers as they are read, so a decode step streams half the bytes); strides are in elements.
 struct AttentionArgs {
   const float* q; int64_t ldq;
-  const float* k; int64_t ldk;
-  const float* v; int64_t ldv;
+  const void* k; int64_t ldk;
+  const void* v; int64_t ldv;
   float* out; int64_t ldo;
   int64_t Tq, Tk, Hq, Hkv, Dk, Dv;
   float scale;
   bool causal;
+  DType kv_dtype = DType::kF32;
 };
 void Attention(ThreadPool& pool, const AttentionArgs& a);
 

@@ -77,6 +77,19 @@ void GemmNT(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* A, i
   });
 }
 
+namespace {
+
+// Element e of a K or V operand in the args' kv_dtype, as f32.
+float KvAt(const void* base, DType dtype, int64_t e) {
+  switch (dtype) {
+    case DType::kBF16: return Bf16ToF32(static_cast<const uint16_t*>(base)[e]);
+    case DType::kF16: return F16ToF32(static_cast<const uint16_t*>(base)[e]);
+    default: return static_cast<const float*>(base)[e];
+  }
+}
+
+}  // namespace
+
 void Attention(ThreadPool& pool, const AttentionArgs& a) {
   const int64_t group = a.Hq / a.Hkv;
   pool.ParallelFor(a.Tq * a.Hq, 1, [&](int64_t b, int64_t e) {
@@ -87,9 +100,9 @@ void Attention(ThreadPool& pool, const AttentionArgs& a) {
       const float* q = a.q + i * a.ldq + h * a.Dk;
       float mx = -INFINITY;
       for (int64_t j = 0; j < limit; ++j) {
-        const float* k = a.k + j * a.ldk + hk * a.Dk;
+        const int64_t k0 = j * a.ldk + hk * a.Dk;
         double d = 0;
-        for (int64_t c = 0; c < a.Dk; ++c) d += static_cast<double>(q[c]) * k[c];
+        for (int64_t c = 0; c < a.Dk; ++c) d += static_cast<double>(q[c]) * KvAt(a.k, a.kv_dtype, k0 + c);
         s[static_cast<size_t>(j)] = static_cast<float>(d) * a.scale;
         mx = std::max(mx, s[static_cast<size_t>(j)]);
       }
@@ -101,7 +114,8 @@ void Attention(ThreadPool& pool, const AttentionArgs& a) {
       float* o = a.out + i * a.ldo + h * a.Dv;
       for (int64_t c = 0; c < a.Dv; ++c) {
         double acc = 0;
-        for (int64_t j = 0; j < limit; ++j) acc += static_cast<double>(s[static_cast<size_t>(j)]) * a.v[j * a.ldv + hk * a.Dv + c];
+        for (int64_t j = 0; j < limit; ++j)
+          acc += static_cast<double>(s[static_cast<size_t>(j)]) * KvAt(a.v, a.kv_dtype, j * a.ldv + hk * a.Dv + c);
         o[c] = static_cast<float>(acc / sum);
       }
     }

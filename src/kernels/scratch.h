@@ -16,6 +16,7 @@ enum class ScratchSlot {
   kRoundedA,     // bf16-activation GEMM fallback: activations rounded to bf16 (calling thread)
   kScores,       // Attention: score rows (per task, on the thread running it)
   kAttnPartial,  // Attention decode: per key block softmax partials (calling thread)
+  kKvRow,        // Attention decode: one half-precision K or V row widened to f32 (per task)
   kConvCols,     // Conv2d: im2col patches (calling thread)
   kConvOut,      // Conv2d: [pixels, O] result before the transpose to [O, pixels]
   kCount,

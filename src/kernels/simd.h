@@ -13,7 +13,7 @@ namespace dsvl::kernels::simd {
 
 // The B operand of C = alpha·A·op(B): rows of B are `ld` elements apart.
 //   kn == false: B is [N, K] (nn.Linear weight, keys): C = A·Bᵀ.
-//   kn == true:  B is [K, N] (values), f32 only: C = A·B.
+//   kn == true:  B is [K, N] (values: f32, or a bf16/f16 KV cache): C = A·B.
 struct MatB {
   const void* data = nullptr;
   DType dtype = DType::kF32;

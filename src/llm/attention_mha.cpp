@@ -16,11 +16,12 @@ MhaAttention::MhaAttention(const LlmConfig& c, const WeightStore& weights, const
 }
 
 void MhaAttention::Forward(ThreadPool& pool, const float* xn, int64_t T, int64_t pos0, const RopeRows& rope,
-                           float* cache_layer, float* out, Workspace& ws) const {
+                           const KvLayer& cache, float* out, Workspace& ws) const {
   const int64_t qw = heads_ * head_dim_, kvw = kv_heads_ * head_dim_, width = 2 * kvw;
   float* q = ws.F32(Workspace::kBlock, T * qw);
   float* ctx = ws.F32(Workspace::kBlock + 1, T * qw);
-  float* rows = cache_layer + pos0 * width;  // this chunk's cache rows: [K | V] per token
+  // This chunk's cache rows, [K | V] per token (staged in f32 for a half-precision cache).
+  float* rows = cache.WriteRows(pos0, cache.in_place() ? nullptr : ws.F32(Workspace::kBlock + 2, T * width));
 
   // q, k and v as one parallel region (three in decode would each wake the pool).
   LinearBatch& batch = ws.linears();
@@ -31,11 +32,13 @@ void MhaAttention::Forward(ThreadPool& pool, const float* xn, int64_t T, int64_t
   kernels::ApplyRope(q, T, heads_, head_dim_, qw, head_dim_, rope.cos, rope.sin, kernels::RopeStyle::kRotateHalf);
   kernels::ApplyRope(rows, T, kv_heads_, head_dim_, width, head_dim_, rope.cos, rope.sin,
                      kernels::RopeStyle::kRotateHalf);
+  cache.Store(pool, pos0, T, rows);
 
   kernels::AttentionArgs a{};
   a.q = q; a.ldq = qw;
-  a.k = cache_layer; a.ldk = width;
-  a.v = cache_layer + kvw; a.ldv = width;
+  a.k = cache.data; a.ldk = width;
+  a.v = static_cast<const char*>(cache.data) + DTypeBytes(cache.dtype, kvw); a.ldv = width;
+  a.kv_dtype = cache.dtype;
   a.out = ctx; a.ldo = qw;
   a.Tq = T; a.Tk = pos0 + T;
   a.Hq = heads_; a.Hkv = kv_heads_;

@@ -20,7 +20,7 @@ class MhaAttention final : public AttentionBlock {
 
   static int64_t CacheWidth(const LlmConfig& c) { return 2 * c.num_kv_heads * c.head_dim; }
   void Forward(ThreadPool& pool, const float* xn, int64_t T, int64_t pos0, const RopeRows& rope,
-               float* cache_layer, float* out, Workspace& ws) const override;
+               const KvLayer& cache, float* out, Workspace& ws) const override;
 
  private:
   int64_t hidden_, heads_, kv_heads_, head_dim_;

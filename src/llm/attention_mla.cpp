@@ -54,7 +54,7 @@ MlaAttention::MlaAttention(const LlmConfig& c, const WeightStore& weights, const
 }
 
 void MlaAttention::Forward(ThreadPool& pool, const float* xn, int64_t T, int64_t pos0, const RopeRows& rope,
-                           float* cache_layer, float* out, Workspace& ws) const {
+                           const KvLayer& cache, float* out, Workspace& ws) const {
   const int64_t qd = nope_ + rope_, qw = heads_ * qd;
   const int64_t width = kv_lora_ + rope_;  // cache row and absorbed query head: [latent | rope]
   int s = Workspace::kBlock;
@@ -64,7 +64,8 @@ void MlaAttention::Forward(ThreadPool& pool, const float* xn, int64_t T, int64_t
   float* v_out = ws.F32(s++, T * heads_ * v_dim_);
   float* kv_latent = ws.F32(s++, T * kv_lora_);
   float* q_latent = q_lora_ > 0 ? ws.F32(s++, T * q_lora_) : nullptr;
-  float* rows = cache_layer + pos0 * width;
+  // This chunk's cache rows (staged in f32 for a half-precision cache).
+  float* rows = cache.WriteRows(pos0, cache.in_place() ? nullptr : ws.F32(s++, T * width));
 
   // Everything that reads xn as one parallel region: the query's first projection, the latent
   // and k_pe (straight into this chunk's cache rows).
@@ -91,6 +92,7 @@ void MlaAttention::Forward(ThreadPool& pool, const float* xn, int64_t T, int64_t
   for (int64_t t = 0; t < T; ++t)
     std::memcpy(rows + t * width, kv_latent + t * kv_lora_, static_cast<size_t>(kv_lora_) * sizeof(float));
   kernels::ApplyRope(rows + kv_lora_, T, 1, rope_, width, rope_, rope.cos, rope.sin, kernels::RopeStyle::kInterleaved);
+  cache.Store(pool, pos0, T, rows);
 
   // Absorbed query per head: [q_nope_h · W_k,h | q_pe_h]; all heads as one batch.
   const TensorView wk = k_absorb_t_.view();
@@ -106,8 +108,9 @@ void MlaAttention::Forward(ThreadPool& pool, const float* xn, int64_t T, int64_t
 
   kernels::AttentionArgs a{};
   a.q = q_abs; a.ldq = heads_ * width;
-  a.k = cache_layer; a.ldk = width;
-  a.v = cache_layer; a.ldv = width;  // V = the latent columns of the same rows
+  a.k = cache.data; a.ldk = width;
+  a.v = cache.data; a.ldv = width;  // V = the latent columns of the same rows
+  a.kv_dtype = cache.dtype;
   a.out = ctx; a.ldo = heads_ * kv_lora_;
   a.Tq = T; a.Tk = pos0 + T;
   a.Hq = heads_; a.Hkv = 1;

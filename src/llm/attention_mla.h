@@ -25,7 +25,7 @@ class MlaAttention final : public AttentionBlock {
 
   static int64_t CacheWidth(const LlmConfig& c) { return c.mla.kv_lora_rank + c.mla.qk_rope_head_dim; }
   void Forward(ThreadPool& pool, const float* xn, int64_t T, int64_t pos0, const RopeRows& rope,
-               float* cache_layer, float* out, Workspace& ws) const override;
+               const KvLayer& cache, float* out, Workspace& ws) const override;
 
  private:
   int64_t hidden_, heads_, q_lora_, kv_lora_, nope_, rope_, v_dim_;

@@ -15,6 +15,7 @@
 
 #include "core/aligned_alloc.h"
 #include "dsvl/thread_pool.h"
+#include "llm/kv_layer.h"
 #include "llm/linear_batch.h"
 
 namespace dsvl {
@@ -72,10 +73,9 @@ class AttentionBlock {
  public:
   virtual ~AttentionBlock() = default;
   // xn [T, hidden]: normed inputs at positions pos0 .. pos0+T-1. Writes those tokens' rows of this
-  // layer's cache block (cache_layer: row t at cache_layer + t * width, rows [0, pos0) already
-  // valid) and out [T, hidden] = o_proj(attention).
+  // layer's cache block (rows [0, pos0) already valid) and out [T, hidden] = o_proj(attention).
   virtual void Forward(ThreadPool& pool, const float* xn, int64_t T, int64_t pos0, const RopeRows& rope,
-                       float* cache_layer, float* out, Workspace& ws) const = 0;
+                       const KvLayer& cache, float* out, Workspace& ws) const = 0;
 };
 
 class FeedForwardBlock {

@@ -64,6 +64,7 @@ Decoder::Decoder(const LlmConfig& config, const WeightStore& weights) : config_(
   // fixtures slightly closer, e.g. v1 prompt logits 3.8e-3 -> 3.7e-3 of the range.)
   const bool bf16 = embed_tokens_.dtype == DType::kBF16;
   round_rope_to_bf16_ = bf16;
+  kv_dtype_ = embed_tokens_.dtype == DType::kF32 ? DType::kF32 : DType::kBF16;
 
   layers_.resize(static_cast<size_t>(c.num_layers));
   for (int64_t l = 0; l < c.num_layers; ++l) {
@@ -83,7 +84,7 @@ Decoder::Decoder(const LlmConfig& config, const WeightStore& weights) : config_(
 }
 
 std::unique_ptr<KvCache> Decoder::NewCache(int64_t max_tokens) const {
-  return std::make_unique<DecoderKvCache>(config_.num_layers, cache_width_, max_tokens);
+  return std::make_unique<DecoderKvCache>(config_.num_layers, cache_width_, max_tokens, kv_dtype_);
 }
 
 void Decoder::Embed(const int64_t* ids, int64_t n, float* out) const {

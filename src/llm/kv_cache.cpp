@@ -6,15 +6,18 @@
 
 namespace dsvl {
 
-DecoderKvCache::DecoderKvCache(int64_t num_layers, int64_t width, int64_t capacity)
+DecoderKvCache::DecoderKvCache(int64_t num_layers, int64_t width, int64_t capacity, DType dtype)
     : num_layers_(num_layers), width_(width), capacity_(capacity) {
   if (capacity <= 0) {
     Throw(ErrorCode::kInvalidArgument,
           ErrorContext{"KV cache", "max_tokens", "> 0", std::to_string(capacity), ""});
   }
+  if (dtype != DType::kF32 && dtype != DType::kBF16 && dtype != DType::kF16) {
+    Throw(ErrorCode::kInvalidArgument, ErrorContext{"KV cache", "dtype", "f32, bf16 or f16", DTypeName(dtype), ""});
+  }
   // Empty, not Zeros: rows are written before they become valid, and untouched pages of a large
   // context stay unallocated.
-  storage_ = Tensor::Empty(DType::kF32, Shape{num_layers, capacity, width});
+  storage_ = Tensor::Empty(dtype, Shape{num_layers, capacity, width});
 }
 
 void DecoderKvCache::Truncate(int64_t n) {

@@ -1,4 +1,5 @@
-// The decoder's per-sequence cache: one [capacity, width] f32 block per layer, where a token's row
+// The decoder's per-sequence cache: one [capacity, width] block per layer in the cache's dtype (f32,
+// or bf16 / f16 at half the memory and half the bytes a decode step reads), where a token's row
 // is what attention needs of it later (MHA: roped K of every kv head, then V; MLA: the normed
 // latent, then the roped shared k_pe). Rows [0, size) are valid; Forward writes rows
 // [size, size+n) layer by layer and only then advances size, so a failed call leaves the cache as
@@ -8,13 +9,15 @@
 #include <cstdint>
 
 #include "dsvl/tensor.h"
+#include "llm/blocks.h"
 #include "llm/language_model.h"
 
 namespace dsvl {
 
 class DecoderKvCache final : public KvCache {
  public:
-  DecoderKvCache(int64_t num_layers, int64_t width, int64_t capacity);
+  // dtype: kF32, kBF16 or kF16.
+  DecoderKvCache(int64_t num_layers, int64_t width, int64_t capacity, DType dtype = DType::kF32);
 
   int64_t size() const override { return size_; }
   int64_t capacity() const override { return capacity_; }
@@ -22,10 +25,13 @@ class DecoderKvCache final : public KvCache {
   void Truncate(int64_t n) override;
 
   int64_t num_layers() const { return num_layers_; }
-  int64_t width() const { return width_; }  // floats per token per layer
-  // Row 0 of layer l; token t's row is layer(l) + t * width().
-  float* layer(int64_t l) { return storage_.f32() + l * capacity_ * width_; }
-  const float* layer(int64_t l) const { return storage_.f32() + l * capacity_ * width_; }
+  int64_t width() const { return width_; }  // elements per token per layer
+  DType dtype() const { return storage_.dtype(); }
+  // Layer l's block; token t's row starts at element t * width().
+  KvLayer layer(int64_t l) {
+    return KvLayer{static_cast<char*>(storage_.view().data) + DTypeBytes(dtype(), l * capacity_ * width_), dtype(),
+                   width_};
+  }
   // Marks rows [size, n) valid, after every layer has written them.
   void Commit(int64_t n);
 

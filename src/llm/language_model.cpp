@@ -1,11 +1,19 @@
 #include "llm/language_model.h"
 
+#include "dsvl/error.h"
 #include "llm/decoder.h"
 
 namespace dsvl {
 
 std::unique_ptr<LanguageModel> CreateLanguageModel(const LlmConfig& config, const WeightStore& weights) {
   return std::make_unique<Decoder>(config, weights);
+}
+
+void LanguageModel::set_kv_dtype(DType dtype) {
+  if (dtype != DType::kF32 && dtype != DType::kBF16 && dtype != DType::kF16) {
+    Throw(ErrorCode::kInvalidArgument, ErrorContext{"KV cache", "dtype", "f32, bf16 or f16", DTypeName(dtype), ""});
+  }
+  kv_dtype_ = dtype;
 }
 
 }  // namespace dsvl

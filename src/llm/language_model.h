@@ -51,9 +51,15 @@ class LanguageModel {
   virtual void Logits(ThreadPool& pool, const float* hidden, int64_t n, float* logits) const = 0;
   void set_prefill_chunk(int64_t chunk) { prefill_chunk_ = chunk; }
   int64_t prefill_chunk() const { return prefill_chunk_; }
+  // Element type of the caches NewCache makes from now on: kF32, kBF16 or kF16. The default is the
+  // model's own precision: f32 for an f32 checkpoint, bf16 otherwise (the official code keeps its
+  // cache in the model dtype).
+  void set_kv_dtype(DType dtype);
+  DType kv_dtype() const { return kv_dtype_; }
 
  protected:
   int64_t prefill_chunk_ = 512;
+  DType kv_dtype_ = DType::kF32;
 };
 
 // Builds the decoder described by config over the mmapped weights (no copies).

@@ -69,6 +69,12 @@ ModelImpl::ModelImpl(const ModelOptions& options) {
   if (config_.family == ModelFamily::kDeepSeekVL2) RegisterVl2SpecialTokens(*tokenizer_);
   Report(options.progress, "load", 2, 4);
   lm_ = CreateLanguageModel(config_.llm, *weights_);
+  switch (options.kv_type) {
+    case KvCacheType::kF32: lm_->set_kv_dtype(DType::kF32); break;
+    case KvCacheType::kBF16: lm_->set_kv_dtype(DType::kBF16); break;
+    case KvCacheType::kF16: lm_->set_kv_dtype(DType::kF16); break;
+    case KvCacheType::kAuto: break;  // the model's own default
+  }
   Report(options.progress, "load", 3, 4);
   if (config_.siglip || config_.sam) embedder_ = CreateImageEmbedder(config_, *weights_);
   pool_ = std::make_unique<ThreadPool>(options.threads);
@@ -100,6 +106,9 @@ ModelImpl::ModelImpl(const ModelOptions& options) {
   info_.isa = kernels::IsaName(kernels::ActiveIsa());
   info_.bf16_activations_llm = bf16_dot && kernels::Bf16ActivationsEnabled();
   info_.bf16_activations_vision = bf16_dot && vision_bf16_activations_;
+  info_.kv_type = lm_->kv_dtype() == DType::kF32 ? "f32" : lm_->kv_dtype() == DType::kBF16 ? "bf16" : "f16";
+  info_.kv_bytes_per_token = static_cast<int64_t>(
+      DTypeBytes(lm_->kv_dtype(), config_.llm.num_layers * config_.llm.KvValuesPerToken()));
   info_.load_ms = MsSince(start);
 }
 

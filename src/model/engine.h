@@ -27,6 +27,7 @@ class ModelImpl {
 
   const ModelConfig& config() const { return config_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const WeightStore& weights() const { return *weights_; }
   LanguageModel& lm() { return *lm_; }
   const ImageEmbedder& embedder() const;  // throws kUnsupported if the checkpoint has no vision tower
   ThreadPool& pool() { return *pool_; }

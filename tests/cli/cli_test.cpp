@@ -287,6 +287,66 @@ TEST_F(Cli, SamplingIsReproducibleForAFixedSeed) {
 
 // ---- run: errors ----------------------------------------------------------------------------------------
 
+// ---- bench / benchmark flags -------------------------------------------------------------------------
+
+// --prompt-tokens N: exactly N prompt ids (BOS included), no image; -n 4 with EOS ignored: exactly 4.
+// The byte counts: weights from the checkpoint, KV = layers x context x width x element bytes (the
+// fp32 checkpoint's auto KV type is f32, --kv-type bf16 halves it).
+TEST_F(Cli, BenchTextOnlyPromptOfNTokens) {
+  for (const char* ckpt : {"vl2_tiny", "v1_hybrid"}) {
+    const std::string m = Data(std::string("fixtures/") + ckpt + "/ckpt");
+    const Result r = Dsvl("bench -m " + Q(m) + " --prompt-tokens 16 -n 4 -t 2 --mem-bw-gbs 20");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const json j = json::parse(r.out);
+    EXPECT_EQ(j.at("prompt_tokens").get<int64_t>(), 16) << ckpt;
+    EXPECT_EQ(j.at("generated_tokens").get<int64_t>(), 4) << ckpt;
+    EXPECT_EQ(j.at("kv_type"), "f32") << ckpt;
+    EXPECT_GT(j.at("weight_bytes_per_token").get<int64_t>(), 0) << ckpt;
+    const int64_t kv = j.at("kv_bytes_per_token").get<int64_t>();
+    EXPECT_GT(kv, 0) << ckpt;
+    EXPECT_EQ(kv % (16 + 4 - 1), 0) << "KV bytes are per token of the final context (19)";
+    EXPECT_EQ(j.at("bytes_per_token").get<int64_t>(), j.at("weight_bytes_per_token").get<int64_t>() + kv);
+    EXPECT_GT(j.at("decode_gb_s").get<double>(), 0.0);
+    EXPECT_GT(j.at("bandwidth_fraction").get<double>(), 0.0);
+    EXPECT_EQ(j.at("image_encode_ms").get<double>(), 0.0);
+    EXPECT_FALSE(j.contains("vision_gflop"));
+
+    const Result h = Dsvl("bench -m " + Q(m) + " --prompt-tokens 16 -n 4 -t 2 --kv-type bf16");
+    ASSERT_EQ(h.status, 0) << h.err;
+    const json jh = json::parse(h.out);
+    EXPECT_EQ(jh.at("kv_type"), "bf16");
+    EXPECT_EQ(jh.at("kv_bytes_per_token").get<int64_t>() * 2, kv) << ckpt;
+    EXPECT_EQ(jh.at("weight_bytes_per_token"), j.at("weight_bytes_per_token"));
+  }
+  const Result bad = Dsvl("bench -m " + Q(kVl2) + " --kv-type f8");  // a CLI11 usage error, not a crash
+  EXPECT_EQ(bad.signal, 0);
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("--kv-type"), std::string::npos) << bad.err;
+}
+
+// With an image: the vision FLOPs and rate, and the peak fraction when a peak is given.
+TEST_F(Cli, BenchWithImageReportsVisionFlops) {
+  const Result r = Dsvl("bench -m " + Q(kVl2) + " --image " + Q(kImageA) + " --prompt-tokens 8 -n 2 -t 2 --peak-gflops 100");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j.at("prompt_tokens").get<int64_t>(), 8 + 1023);  // 8 text ids + the image id's 1023 rows
+  EXPECT_EQ(j.at("generated_tokens").get<int64_t>(), 2);
+  EXPECT_GE(j.at("vision_views").get<int64_t>(), 2);
+  EXPECT_GT(j.at("vision_gflop").get<double>(), 0.0);
+  EXPECT_GT(j.at("vision_gflop_s").get<double>(), 0.0);
+  EXPECT_GT(j.at("peak_fraction").get<double>(), 0.0);
+}
+
+// run --ignore-eos generates exactly -n tokens; --kv-type is accepted (the answer stays greedy and
+// deterministic either way).
+TEST_F(Cli, RunIgnoreEosAndKvType) {
+  const Result r = Dsvl("run -m " + Q(kVl2) + " -p hello -n 6 --ignore-eos --json -t 2 --kv-type bf16");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j.at("ids").size(), 6u);
+  EXPECT_EQ(j.at("finish_reason"), "length");
+}
+
 TEST_F(Cli, RunMissingModelDir) {
   const std::string missing = (dir_ / "no_model_here").string();
   ExpectCleanFailure(Dsvl("run -m " + Q(missing) + " -p hi -n 1"), "no_model_here");

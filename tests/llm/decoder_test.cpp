@@ -2,7 +2,10 @@
 // noaux_tc MoE): chunked prefill == single prefill, decode after prefill == prefill of the whole
 // sequence, KV cache Truncate/Clear, capacity and input errors, shape checks, and the MoE block
 // against a dense per-token reference.
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -172,6 +175,58 @@ TEST_P(DecoderTest, RejectsOverflowAndBadIds) {
   EXPECT_THROW(b.lm->Embed(&negative, 1, out.data()), Error);
 }
 
+// bf16 KV cache (what bf16 checkpoints use by default) against the f32 cache, over a prefill and
+// decode steps. Each cached K/V value is rounded to nearest even, a relative error of at most 2^-9;
+// scores q·k and outputs Σ p·v then move by about that fraction of their magnitude, and the error
+// goes on through later layers. DSVL_KV_TEST_REPORT prints the measured gap: on these tiny models
+// 8.3e-4 / 1.0e-3 / 1.0e-3 for a logit range of 6.6-6.8 (1.5e-4 of the range; the same for every
+// kernel variant), so we allow 2e-3 of the range, ~13x that (a missing RoPE, a wrong row or a cache
+// read as the wrong type moves logits by O(range)). The gap must also be non-zero: the cache really
+// holds bf16.
+TEST_P(DecoderTest, Bf16CacheCloseToF32Cache) {
+  Built b = Build(Config(), "kvbf16" + std::to_string(GetParam()));
+  EXPECT_EQ(b.lm->kv_dtype(), DType::kF32);  // f32 checkpoint: f32 cache by default
+  const int64_t T = 21, P = 15, V = b.lm->config().vocab_size;
+  const std::vector<float> e = Embeds(*b.lm, T);
+  auto f32_cache = b.lm->NewCache(T);
+  std::vector<float> want = RunForward(pool_, *b.lm, *f32_cache, e, 0, P, 512);
+  b.lm->set_kv_dtype(DType::kBF16);
+  auto cache = b.lm->NewCache(T);
+  EXPECT_EQ(dynamic_cast<DecoderKvCache&>(*cache).dtype(), DType::kBF16);
+  std::vector<float> got = RunForward(pool_, *b.lm, *cache, e, 0, P, 512);
+  for (int64_t t = P; t < T; ++t) {  // decode steps, one token each
+    const std::vector<float> w = RunForward(pool_, *b.lm, *f32_cache, e, t, 1, 512);
+    const std::vector<float> g = RunForward(pool_, *b.lm, *cache, e, t, 1, 512);
+    want.insert(want.end(), w.begin(), w.end());
+    got.insert(got.end(), g.begin(), g.end());
+  }
+  ASSERT_EQ(got.size(), static_cast<size_t>(T * V));
+  float lo = want[0], hi = want[0];
+  for (float v : want) lo = std::min(lo, v), hi = std::max(hi, v);
+  const double gap = MaxDiff(got.data(), want.data(), want.size()), range = hi - lo;
+  if (std::getenv("DSVL_KV_TEST_REPORT")) std::printf("bf16 vs f32 cache: max gap %.3g of range %.3g\n", gap, range);
+  EXPECT_GT(gap, 0.0);
+  EXPECT_LE(gap, 2e-3 * range) << "range " << range;
+}
+
+// With a bf16 cache, chunked prefill and decode still compute what one prefill does: every pass
+// reads the same rounded rows. Tolerance as the f32 tests above (1e-4): the passes differ only in
+// f32 summation order, except where such a difference flips one bf16 rounding (2^-8 relative in one
+// value), which the tiny models' measured gap stays far below.
+TEST_P(DecoderTest, Bf16CacheChunkedPrefillEqualsSinglePrefill) {
+  Built b = Build(Config(), "kvbf16chunk" + std::to_string(GetParam()));
+  b.lm->set_kv_dtype(DType::kBF16);
+  const int64_t T = 23, V = b.lm->config().vocab_size;
+  const std::vector<float> e = Embeds(*b.lm, T);
+  auto cache = b.lm->NewCache(T);
+  const std::vector<float> single = RunForward(pool_, *b.lm, *cache, e, 0, T, 512);
+  for (int64_t chunk : {1, 3, 7}) {
+    auto c2 = b.lm->NewCache(T);
+    const std::vector<float> chunked = RunForward(pool_, *b.lm, *c2, e, 0, T, chunk);
+    EXPECT_LE(MaxDiff(chunked.data(), single.data(), static_cast<size_t>(T * V)), 1e-4) << "chunk " << chunk;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, DecoderTest, ::testing::Values(0, 1, 2), [](const ::testing::TestParamInfo<int>& i) {
   return std::string(i.param == 0 ? "LlamaGqa" : i.param == 1 ? "MlaNoauxTc" : "MlaQLoraGreedy");
 });
@@ -184,6 +239,11 @@ TEST(Decoder, CacheWidthMatchesConfig) {
   EXPECT_EQ(MlaAttention::CacheWidth(mla), mla.KvValuesPerToken());
   EXPECT_EQ(MlaAttention::CacheWidth(mla), 16 + 4);
   EXPECT_THROW(DecoderKvCache(2, 8, 0), Error);
+  EXPECT_THROW(DecoderKvCache(2, 8, 4, DType::kI32), Error);
+  // A half-precision cache takes half the bytes: layer l starts l * capacity * width elements in.
+  DecoderKvCache half(3, 8, 5, DType::kBF16);
+  EXPECT_EQ(static_cast<char*>(half.layer(2).data) - static_cast<char*>(half.layer(0).data), 2 * 5 * 8 * 2);
+  EXPECT_EQ(half.layer(1).dtype, DType::kBF16);
 }
 
 TEST(Decoder, RejectsMisShapedCheckpoint) {

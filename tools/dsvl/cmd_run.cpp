@@ -40,6 +40,8 @@ struct RunOptions {
   int64_t ctx = 0;
   Precision precision = Precision::kAuto;
   InputLimits limits;
+  KvCacheType kv_type = KvCacheType::kAuto;
+  bool ignore_eos = false;
 };
 
 void Check(const Status& s) {
@@ -65,6 +67,7 @@ std::shared_ptr<Model> LoadModel(const RunOptions& o) {
   mo.max_context = o.ctx;
   mo.precision = o.precision;
   mo.limits = o.limits;
+  mo.kv_type = o.kv_type;
   mo.progress = MaybeProgress();
   std::shared_ptr<Model> model;
   Check(Model::Load(mo, &model));
@@ -80,6 +83,7 @@ GenerateRequest BaseRequest(const RunOptions& o) {
   r.sampling.repetition_penalty = o.repeat_penalty;
   r.sampling.seed = o.seed;
   r.max_new_tokens = o.max_new_tokens;
+  r.ignore_eos = o.ignore_eos;
   r.logprobs = o.logprobs;
   r.prefill_chunk = o.chunk_size;
   r.system = o.system;
@@ -266,6 +270,8 @@ void AddRunCommand(CLI::App& app) {
   cmd->add_option("--max-images", o->limits.max_images, "refuse conversations with more images than this")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  AddKvTypeOption(cmd, &o->kv_type);
+  cmd->add_flag("--ignore-eos", o->ignore_eos, "generate exactly -n tokens: EOS and stop strings do not end the answer");
   cmd->add_option("--system", o->system, "system prompt (VL1: replaces the default one)");
   cmd->add_option("--draw-boxes", o->draw_boxes, "write the last image with the answer's boxes to this PNG");
   cmd->add_flag("-i,--interactive", o->interactive, "multi-turn chat on stdin");

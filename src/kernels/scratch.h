@@ -17,6 +17,8 @@ enum class ScratchSlot {
   kAttnPartial,  // Attention decode: per key block softmax partials (calling thread)
   kConvCols,     // Conv2d: im2col patches (calling thread)
   kConvOut,      // Conv2d: [pixels, O] result before the transpose to [O, pixels]
+  kQuantX,       // quantised-weight GEMV: activations quantised to int8 blocks (calling thread)
+  kDequantB,     // GEMM over quantised weights: rows of a weight panel dequantised to f32 (workers)
   kCount,
 };
 

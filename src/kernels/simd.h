@@ -46,6 +46,12 @@ struct RowOps {
                          float* y);
 };
 
+// Linear over quantised weights (Q8_0, Q4_0, Q4_K) with at most this many activation rows (decode)
+// runs the integer-dot GEMV (gemv_quant_impl.h), which quantises the activations to 8 bits per block
+// of 32 (ref::LinearQ8Act defines the result); more rows take the GEMM, which dequantises weight
+// panels and keeps f32 activations (ref::Linear).
+constexpr int64_t kQuantGemvMaxM = 8;
+
 struct Variant {
   void (*gemm)(ThreadPool& pool, const GemmArgs& g);
   void (*attention)(ThreadPool& pool, const AttentionArgs& a);

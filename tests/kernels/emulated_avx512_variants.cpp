@@ -64,6 +64,8 @@ inline simde__m512bh CvtNe2PsPbh(simde__m512 a, simde__m512 b) {
 #include "kernels/dot_avx512bf16.h"
 #include "kernels/gemm_bf16dot_impl.h"
 #include "kernels/gemm_impl.h"
+#include "kernels/gemv_quant_impl.h"
+#include "kernels/int8_dot.h"
 #include "kernels/gemv_bf16dot_impl.h"
 #include "kernels/rowops_impl.h"
 #include "kernels/vec_avx512.h"
@@ -71,8 +73,13 @@ inline simde__m512bh CvtNe2PsPbh(simde__m512 a, simde__m512 b) {
 namespace dsvl::kernels::simd {
 namespace {
 
-void GemmEmulatedAvx512(ThreadPool& pool, const GemmArgs& g) { GemmImpl<VecAvx512>::Run(pool, g); }
+// Quantised weights as in kernels_avx512.cpp / kernels_avx512bf16.cpp (vpdpbusd from SIMDe).
+void GemmEmulatedAvx512(ThreadPool& pool, const GemmArgs& g) {
+  if (IsQuantized(g.B.dtype)) return QuantGemmEntry<I8DotAvx2, VecAvx512>(pool, g);
+  GemmImpl<VecAvx512>::Run(pool, g);
+}
 void GemmEmulatedAvx512Bf16(ThreadPool& pool, const GemmArgs& g) {
+  if (IsQuantized(g.B.dtype)) return QuantGemmEntry<I8DotVnni, VecAvx512>(pool, g);
   Bf16DotGemmEntry<DotAvx512Bf16, VecAvx512>(pool, g);
 }
 void AttentionEmulatedAvx512(ThreadPool& pool, const AttentionArgs& a) { AttentionImpl<VecAvx512>::Run(pool, a); }

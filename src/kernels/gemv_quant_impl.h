@@ -11,8 +11,9 @@
 //   Q4_K: d·scale_j·d_x · Σ q_w·q_x - dmin·min_j · d_x·Σ q_x   (per sub-block j)
 // Tasks own groups of 4 weight rows (>= 256 KiB of weights each); each step streams NW rows once
 // for up to 4 activation rows, prefetching the next step's rows at the same offset (rows are often
-// one 4 KiB page or less, where hardware prefetchers stop). Larger M: the widening GEMM
-// (gemm_impl.h), which dequantises each packed weight panel to f32 and keeps f32 activations.
+// one 4 KiB page or less, where hardware prefetchers stop). Larger M: with VNNI the integer GEMM
+// (gemm_quant_vnni_impl.h, same activation quantisation), else the widening GEMM (gemm_impl.h), which
+// dequantises each packed weight panel to f32 and keeps f32 activations.
 #pragma once
 
 #include <immintrin.h>
@@ -201,15 +202,16 @@ struct QuantGemv {
   }
 };
 
-// The GEMM entry of a variant for quantised weights: the integer-dot GEMV for decode shapes, the
-// dequantising GEMM otherwise.
-template <class I, class V>
+// The GEMM entry of a variant for quantised weights: the integer-dot GEMV for decode shapes, else
+// Gemm::Run: the dequantising GemmImpl<V>, or the integer GEMM where the CPU has VNNI
+// (gemm_quant_vnni_impl.h).
+template <class I, class V, class Gemm = GemmImpl<V>>
 void QuantGemmEntry(ThreadPool& pool, const GemmArgs& g) {
   if (g.M > 0 && g.N > 0 && g.K > 0 && g.M <= kQuantGemvMaxM && !g.B.kn && g.B.ld == g.K) {
     QuantGemv<I, V>::Run(pool, g);
     return;
   }
-  GemmImpl<V>::Run(pool, g);
+  Gemm::Run(pool, g);
 }
 
 }  // namespace

@@ -11,7 +11,10 @@ namespace dsvl::kernels::simd {
 namespace {
 
 void GemmAvx2(ThreadPool& pool, const GemmArgs& g) {
-  if (IsQuantized(g.B.dtype)) return QuantGemmEntry<I8DotAvx2, VecAvx2>(pool, g);
+  if (IsQuantized(g.B.dtype)) {
+    static const bool avx_vnni = CpuHasAvxVnni();
+    return avx_vnni ? QuantGemmAvxVnni(pool, g) : QuantGemmEntry<I8DotAvx2, VecAvx2>(pool, g);
+  }
   GemmImpl<VecAvx2>::Run(pool, g);
 }
 void AttentionAvx2(ThreadPool& pool, const AttentionArgs& a) { AttentionImpl<VecAvx2>::Run(pool, a); }

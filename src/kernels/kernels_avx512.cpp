@@ -14,10 +14,13 @@
 namespace dsvl::kernels::simd {
 namespace {
 
-// Quantised weights: AVX-512F/BW CPUs without VNNI (Skylake-X) have only vpmaddubsw, so the GEMV
-// takes the AVX2 dot steps.
+// Quantised weights: vpdpbusd where the CPU has AVX512-VNNI; without it (Skylake-X) only vpmaddubsw,
+// so the GEMV takes the AVX2 dot steps.
 void GemmAvx512(ThreadPool& pool, const GemmArgs& g) {
-  if (IsQuantized(g.B.dtype)) return QuantGemmEntry<I8DotAvx2, VecAvx512>(pool, g);
+  if (IsQuantized(g.B.dtype)) {
+    static const bool vnni = __builtin_cpu_supports("avx512vnni");
+    return vnni ? QuantGemmAvx512Vnni(pool, g) : QuantGemmEntry<I8DotAvx2, VecAvx512>(pool, g);
+  }
   GemmImpl<VecAvx512>::Run(pool, g);
 }
 void AttentionAvx512(ThreadPool& pool, const AttentionArgs& a) { AttentionImpl<VecAvx512>::Run(pool, a); }

@@ -7,16 +7,11 @@
 // GCC 12 reports false (maybe-)uninitialized warnings inside its own _mm512_undefined_* helpers.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
-// Every AVX512-BF16 CPU (Cooper Lake, Sapphire Rapids and later, Zen 4/5) also has AVX512-VNNI, and
-// IsaSupported(Isa::kAvx512Bf16) checks it, so this variant's quantised GEMV uses vpdpbusd.
-#pragma GCC target("avx512vnni")
 
 #include "kernels/attention_impl.h"
 #include "kernels/dot_avx512bf16.h"
 #include "kernels/gemm_bf16dot_impl.h"
 #include "kernels/gemm_impl.h"
-#include "kernels/gemv_quant_impl.h"
-#include "kernels/int8_dot.h"
 #include "kernels/gemv_bf16dot_impl.h"
 #include "kernels/rowops_impl.h"
 #include "kernels/vec_avx512.h"
@@ -25,7 +20,9 @@ namespace dsvl::kernels::simd {
 namespace {
 
 void GemmAvx512Bf16(ThreadPool& pool, const GemmArgs& g) {
-  if (IsQuantized(g.B.dtype)) return QuantGemmEntry<I8DotVnni, VecAvx512>(pool, g);
+  // Every AVX512-BF16 CPU (Cooper Lake, Sapphire Rapids and later, Zen 4/5) also has AVX512-VNNI,
+  // and IsaSupported(Isa::kAvx512Bf16) checks it.
+  if (IsQuantized(g.B.dtype)) return QuantGemmAvx512Vnni(pool, g);
   Bf16DotGemmEntry<DotAvx512Bf16, VecAvx512>(pool, g);
 }
 void AttentionAvx512Bf16(ThreadPool& pool, const AttentionArgs& a) { AttentionImpl<VecAvx512>::Run(pool, a); }

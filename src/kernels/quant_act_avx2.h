@@ -15,18 +15,20 @@ namespace dsvl::kernels::simd {
 namespace {
 
 // One quantised activation matrix [M, K] (K a multiple of 32) in a caller-provided buffer. Per row:
-// qs[K] int8, lanes[K/32] (8 x i32 each), d[K/32] f32, dsum[K/32] f32; rows `stride` bytes apart.
+// qs[K] int8, lanes[K/32] (8 x i32 each), d[K/32] f32, dsum[K/32] f32, sum[K/32] i32 (Σq); rows
+// `stride` bytes apart.
 struct QuantAct {
   uint8_t* base = nullptr;
   int64_t nb = 0;      // blocks of 32 per row
   int64_t stride = 0;  // bytes per row, a multiple of 64
 
-  static int64_t RowBytes(int64_t K) { return (K + (K / 32) * (32 + 4 + 4) + 63) / 64 * 64; }
+  static int64_t RowBytes(int64_t K) { return (K + (K / 32) * (32 + 4 + 4 + 4) + 63) / 64 * 64; }
 
   const int8_t* qs(int64_t m) const { return reinterpret_cast<const int8_t*>(base + m * stride); }
   const __m256i* lanes(int64_t m) const { return reinterpret_cast<const __m256i*>(base + m * stride + nb * 32); }
   const float* d(int64_t m) const { return reinterpret_cast<const float*>(base + m * stride + nb * 64); }
   const float* dsum(int64_t m) const { return reinterpret_cast<const float*>(base + m * stride + nb * 68); }
+  const int32_t* sum(int64_t m) const { return reinterpret_cast<const int32_t*>(base + m * stride + nb * 72); }
 
   // Quantises row m from x[0, 32·nb).
   void QuantizeRow(int64_t m, const float* x) const {
@@ -35,6 +37,7 @@ struct QuantAct {
     __m256i* ln = reinterpret_cast<__m256i*>(row + nb * 32);
     float* dd = reinterpret_cast<float*>(row + nb * 64);
     float* ds = reinterpret_cast<float*>(row + nb * 68);
+    int32_t* sm = reinterpret_cast<int32_t*>(row + nb * 72);
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int64_t b = 0; b < nb; ++b) {
@@ -64,7 +67,8 @@ struct QuantAct {
       s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
       const float d = amax / 127.0f;
       dd[b] = d;
-      ds[b] = d * static_cast<float>(_mm_cvtsi128_si32(s));
+      sm[b] = _mm_cvtsi128_si32(s);
+      ds[b] = d * static_cast<float>(sm[b]);
     }
   }
 };

@@ -7,8 +7,9 @@
 // differ). Separately, against ref::Linear on the unquantised activations, the difference must stay
 // within the activation quantisation error: each x is moved by at most d/2 (d = max|x|/127 of its
 // block), so |y - y_f32| <= Σ_k (d_k/2)·|w_k| (times 1 + 1e-4 for the float rounding of d·q, plus the
-// summation tolerance). Larger M (the dequantising GEMM) and the scalar variant keep f32 activations
-// and are compared with ref::Linear to 1e-5.
+// summation tolerance). The VNNI integer GEMM (larger M) quantises the same way and is held to the
+// same two checks; the dequantising GEMM (larger M without VNNI) and the scalar variant keep f32
+// activations and are compared with ref::Linear to 1e-5.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -58,7 +59,22 @@ std::vector<float> ActivationErrorBound(const std::vector<float>& x, int64_t M, 
   return e;
 }
 
-bool QuantisesActivations(Variant v, int64_t M) { return v != Variant::kScalar && M <= simd::kQuantGemvMaxM; }
+// Where the GEMM over quantised weights is the VNNI integer GEMM (simd.h): the AVX512-BF16 variant
+// (emulated or not) and the AVX-512 variant on a CPU with AVX512-VNNI.
+bool IntegerGemm(Variant v) {
+  switch (v) {
+    case Variant::kAvx512Bf16Emulated:
+    case Variant::kAvx512Bf16EmulatedBf16Act:
+    case Variant::kAvx512Bf16:
+    case Variant::kAvx512Bf16Bf16Act: return true;
+    case Variant::kAvx512: return __builtin_cpu_supports("avx512vnni");
+    default: return false;
+  }
+}
+
+bool QuantisesActivations(Variant v, int64_t M) {
+  return v != Variant::kScalar && (M <= simd::kQuantGemvMaxM || IntegerGemm(v));
+}
 
 class LinearQuantTest : public PerIsaTest {
  protected:

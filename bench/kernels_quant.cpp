@@ -32,7 +32,8 @@ const std::vector<std::vector<uint8_t>>& QuantCopies(DType t, int64_t N, int64_t
     const std::vector<float> f = Random(static_cast<size_t>(N * K), 1);
     const size_t row_bytes = DTypeBytes(t, K);
     std::vector<uint8_t> q(row_bytes * static_cast<size_t>(N));
-    for (int64_t n = 0; n < N; ++n) quant::QuantizeRow(t, f.data() + n * K, K, q.data() + static_cast<size_t>(n) * row_bytes);
+    for (int64_t n = 0; n < N; ++n)
+      quant::QuantizeRow(t, f.data() + n * K, K, q.data() + static_cast<size_t>(n) * row_bytes);
     v.assign(static_cast<size_t>(copies), q);
   }
   return v;

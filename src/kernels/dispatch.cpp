@@ -54,7 +54,8 @@ void Linear(ThreadPool& pool, const float* x, int64_t M, int64_t K, const Tensor
           ErrorContext{"Linear weight", "shape", "[N, " + std::to_string(K) + "]", w.shape.ToString(), ""});
   if (IsQuantized(w.dtype) && !quant::QuantizableRowLength(w.dtype, K))
     Throw(ErrorCode::kInvalidArgument,
-          ErrorContext{"Linear weight", "cols", "a positive multiple of " + std::to_string(GetDTypeInfo(w.dtype).block_elems),
+          ErrorContext{"Linear weight", "cols",
+                       "a positive multiple of " + std::to_string(GetDTypeInfo(w.dtype).block_elems),
                        std::to_string(K), DTypeName(w.dtype)});
   const bool has_bias = bias && !bias->empty();
   if (has_bias) {

@@ -51,7 +51,8 @@ struct QuantGemv {
   template <int MT, int NW>
   static void Store(const GemmArgs& g, const __m256 (&acc)[MT][NW], int64_t m0, int64_t n) {
     for (int m = 0; m < MT; ++m)
-      for (int r = 0; r < NW; ++r) g.C[(m0 + m) * g.ldc + n + r] = GemmImpl<V>::Finish(g, Sum8(acc[m][r]), m0 + m, n + r);
+      for (int r = 0; r < NW; ++r)
+        g.C[(m0 + m) * g.ldc + n + r] = GemmImpl<V>::Finish(g, Sum8(acc[m][r]), m0 + m, n + r);
   }
 
   // ---- Q8_0 and Q4_0: NW weight rows' blocks held in registers, reused for MT activation rows.
@@ -127,8 +128,8 @@ struct QuantGemv {
 #pragma GCC unroll 4
         for (int r = 0; r < NW; ++r) {
           const Blk* blk = reinterpret_cast<const Blk*>(w0 + r * row_bytes) + sb;
-          const __m256 sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk->scales))));
-          const __m256 mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk->mins))));
+          const __m256 sc = U8x8ToF32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk->scales)));
+          const __m256 mn = U8x8ToF32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk->mins)));
           const __m256 s8 = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(HalfToF32(blk->d)), sc), dx8);
           __m256 ac = _mm256_fnmadd_ps(_mm256_mul_ps(_mm256_set1_ps(HalfToF32(blk->dmin)), mn), dsum8, acc[m][r]);
 #pragma GCC unroll 4
@@ -139,8 +140,10 @@ struct QuantGemv {
             const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 64 * p + 32));
             const __m256i d0 = I::DotU8S8(_mm256_setzero_si256(), lo, x0);
             const __m256i d1 = I::DotU8S8(_mm256_setzero_si256(), hi, x1);
-            ac = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_permutevar8x32_ps(s8, _mm256_set1_epi32(2 * p)), ac);
-            ac = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_permutevar8x32_ps(s8, _mm256_set1_epi32(2 * p + 1)), ac);
+            const __m256 s_lo = _mm256_permutevar8x32_ps(s8, _mm256_set1_epi32(2 * p));
+            const __m256 s_hi = _mm256_permutevar8x32_ps(s8, _mm256_set1_epi32(2 * p + 1));
+            ac = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), s_lo, ac);
+            ac = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), s_hi, ac);
           }
           acc[m][r] = ac;
         }

@@ -15,6 +15,8 @@
 
 namespace dsvl::kernels::simd {
 
-void QuantGemmAvx512Vnni(ThreadPool& pool, const GemmArgs& g) { QuantGemmEntry<I8DotVnni, VecAvx512, QuantGemmVnni>(pool, g); }
+void QuantGemmAvx512Vnni(ThreadPool& pool, const GemmArgs& g) {
+  QuantGemmEntry<I8DotVnni, VecAvx512, QuantGemmVnni>(pool, g);
+}
 
 }  // namespace dsvl::kernels::simd

@@ -155,8 +155,10 @@ TEST_P(LinearQuantTest, ZeroActivationBlocks) {
     for (int64_t k = 32; k < 96; ++k) x[static_cast<size_t>(k)] = 0.0f;
     std::vector<float> y(static_cast<size_t>(N)), want(y.size());
     Linear(pool, x.data(), 1, K, w.view(), nullptr, y.data());
-    if (QuantisesActivations(GetParam(), 1)) ref::LinearQ8Act(pool, x.data(), 1, K, w.view(), nullptr, want.data(), 0, 0);
-    else ref::Linear(pool, x.data(), 1, K, w.view(), nullptr, want.data(), 0, 0);
+    if (QuantisesActivations(GetParam(), 1))
+      ref::LinearQ8Act(pool, x.data(), 1, K, w.view(), nullptr, want.data(), 0, 0);
+    else
+      ref::Linear(pool, x.data(), 1, K, w.view(), nullptr, want.data(), 0, 0);
     for (int64_t n = 0; n < N; ++n) {
       ASSERT_TRUE(std::isfinite(y[static_cast<size_t>(n)]));
       ASSERT_NEAR(y[static_cast<size_t>(n)], want[static_cast<size_t>(n)], 1e-4) << "n=" << n;

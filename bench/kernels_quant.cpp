@@ -6,7 +6,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <map>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -24,11 +23,15 @@ namespace {
 DType QuantArg(int64_t code) { return code == 0 ? DType::kQ8_0 : code == 1 ? DType::kQ4_0 : DType::kQ4_K; }
 
 // `copies` identical quantised [N, K] matrices (quantising is slow for Q4_K, so it is done once and
-// copied), kept across the repeated calls Google Benchmark makes of one benchmark.
+// copied), kept across the repeated calls Google Benchmark makes of one benchmark; only the latest
+// set is kept, so the cold sets (~100 MiB each) do not pile up.
 const std::vector<std::vector<uint8_t>>& QuantCopies(DType t, int64_t N, int64_t K, int copies) {
-  static std::map<std::tuple<int, int64_t, int64_t, int>, std::vector<std::vector<uint8_t>>> cache;
-  auto& v = cache[{static_cast<int>(t), N, K, copies}];
-  if (v.empty()) {
+  static std::tuple<int, int64_t, int64_t, int> key{-1, 0, 0, 0};
+  static std::vector<std::vector<uint8_t>> v;
+  const std::tuple<int, int64_t, int64_t, int> want{static_cast<int>(t), N, K, copies};
+  if (key != want) {
+    key = want;
+    v.clear();
     const std::vector<float> f = Random(static_cast<size_t>(N * K), 1);
     const size_t row_bytes = DTypeBytes(t, K);
     std::vector<uint8_t> q(row_bytes * static_cast<size_t>(N));

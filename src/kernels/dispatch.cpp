@@ -6,6 +6,7 @@
 #include "dsvl/error.h"
 #include "kernels/isa.h"
 #include "kernels/ops.h"
+#include "kernels/quant_formats.h"
 #include "kernels/reference.h"
 #include "kernels/scratch.h"
 #include "kernels/simd.h"
@@ -51,6 +52,11 @@ void Linear(ThreadPool& pool, const float* x, int64_t M, int64_t K, const Tensor
   if (w.cols() != K)
     Throw(ErrorCode::kInvalidArgument,
           ErrorContext{"Linear weight", "shape", "[N, " + std::to_string(K) + "]", w.shape.ToString(), ""});
+  if (IsQuantized(w.dtype) && !quant::QuantizableRowLength(w.dtype, K))
+    Throw(ErrorCode::kInvalidArgument,
+          ErrorContext{"Linear weight", "cols",
+                       "a positive multiple of " + std::to_string(GetDTypeInfo(w.dtype).block_elems),
+                       std::to_string(K), DTypeName(w.dtype)});
   const bool has_bias = bias && !bias->empty();
   if (has_bias) {
     CheckFloatDType(*bias, "Linear bias");
@@ -59,12 +65,11 @@ void Linear(ThreadPool& pool, const float* x, int64_t M, int64_t K, const Tensor
             ErrorContext{"Linear bias", "numel", std::to_string(N), std::to_string(bias->numel()), ""});
   }
   const simd::Variant* v = ActiveVariant();
-  // Quantised weights: reference path until the integer-dot kernels exist.
-  if (!v || IsQuantized(w.dtype)) return ref::Linear(pool, x, M, K, w, bias, y, ldx, ldy);
+  if (!v) return ref::Linear(pool, x, M, K, w, bias, y, ldx, ldy);
   simd::GemmArgs g;
   g.M = M; g.N = N; g.K = K;
   g.A = x; g.lda = ldx ? ldx : K;
-  g.B = simd::MatB{w.data, w.dtype, K, false};
+  g.B = simd::MatB{w.data, w.dtype, K, false};  // quantised: K elements = K / block whole blocks
   g.C = y; g.ldc = ldy ? ldy : N;
   if (has_bias) g.bias = AsF32(*bias, N, ThreadScratchAs<float>(ScratchSlot::kBias, static_cast<size_t>(N)));
   g.bf16_activations = w.dtype == DType::kBF16 && Bf16ActivationsEnabled();

@@ -7,7 +7,8 @@
 // GEMM (prefill, ViT): per task a block of NC output columns x a block of M rows. For each K block
 //   of KC the task widens/packs W[NC, KC] into a [NC/NR][KC][NR] f32 panel (per-thread scratch,
 //   8x8 register transposes), then runs an MR x NR register-tiled micro-kernel (MR rows x 2
-//   vectors, A broadcast straight from the activation rows) over it.
+//   vectors, A broadcast straight from the activation rows) over it. Quantised weights are
+//   dequantised into the same panels (PackQuantB), so the GEMM keeps f32 activations.
 #pragma once
 
 #include <immintrin.h>
@@ -16,6 +17,7 @@
 #include <cstring>
 
 #include "dsvl/thread_pool.h"
+#include "kernels/dequant_avx2.h"
 #include "kernels/scratch.h"
 #include "kernels/simd.h"
 #include "kernels/vec_avx2.h"
@@ -155,6 +157,32 @@ struct GemmImpl {
   // past nc.
   template <DType D>
   static void PackB(const MatB& B, int64_t n0, int64_t nc, int64_t k0, int64_t kc, float* P) {
+    if constexpr (IsQuantizedType(D)) PackQuantB<D>(B, n0, nc, k0, kc, P);
+    else PackPlainB<D>(B, n0, nc, k0, kc, P);
+  }
+
+  // Quantised [N, K] weights (k0 and kc whole blocks, as K and KC are): each panel's rows are
+  // dequantised to f32 (dequant_avx2.h) into scratch, then transposed 8 x 8 like plain f32 rows.
+  template <DType D>
+  static void PackQuantB(const MatB& B, int64_t n0, int64_t nc, int64_t k0, int64_t kc, float* P) {
+    const int64_t row_bytes = static_cast<int64_t>(DTypeBytes(D, B.ld));
+    float* rows = ThreadScratchAs<float>(ScratchSlot::kDequantB, static_cast<size_t>(NR * kc));
+    const int64_t panels = CeilDiv(nc, NR);
+    for (int64_t p = 0; p < panels; ++p) {
+      float* dst = P + p * kc * NR;
+      const int64_t cols = MinI(NR, nc - p * NR);
+      const uint8_t* src = static_cast<const uint8_t*>(B.data) + (n0 + p * NR) * row_bytes;
+      for (int64_t j = 0; j < cols; ++j) DequantBlocks<D>(src + j * row_bytes, k0 / 32, kc / 32, rows + j * kc);
+      const int64_t rows8 = cols / 8 * 8;
+      for (int64_t j = 0; j < rows8; j += 8)
+        for (int64_t k = 0; k < kc; k += 8) PackBlock8x8<DType::kF32>(rows, j * kc + k, kc, dst + k * NR + j);
+      for (int64_t j = rows8; j < NR; ++j)
+        for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = j < cols ? rows[j * kc + k] : 0.0f;
+    }
+  }
+
+  template <DType D>
+  static void PackPlainB(const MatB& B, int64_t n0, int64_t nc, int64_t k0, int64_t kc, float* P) {
     const int64_t panels = CeilDiv(nc, NR);
     for (int64_t p = 0; p < panels; ++p) {
       float* dst = P + p * kc * NR;
@@ -365,6 +393,10 @@ struct GemmImpl {
     }
     const bool gemv = g.M <= kGemvMaxM && !g.B.kn;
     switch (g.B.dtype) {
+      // Quantised weights reach here only for the GEMM (QuantGemmEntry in gemv_quant_impl.h).
+      case DType::kQ8_0: Blocked<DType::kQ8_0>(pool, g); break;
+      case DType::kQ4_0: Blocked<DType::kQ4_0>(pool, g); break;
+      case DType::kQ4_K: Blocked<DType::kQ4_K>(pool, g); break;
       case DType::kBF16: gemv ? Gemv<DType::kBF16>(pool, g) : Blocked<DType::kBF16>(pool, g); break;
       case DType::kF16: gemv ? Gemv<DType::kF16>(pool, g) : Blocked<DType::kF16>(pool, g); break;
       default: gemv ? Gemv<DType::kF32>(pool, g) : Blocked<DType::kF32>(pool, g); break;

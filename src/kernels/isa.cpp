@@ -28,7 +28,9 @@ bool CpuHas(Isa isa) {
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
              __builtin_cpu_supports("avx512dq");
     case Isa::kAvx512Bf16:
-      return CpuHas(Isa::kAvx512) && __builtin_cpu_supports("avx512bf16");
+      // VNNI too: the variant's quantised GEMV uses it (every AVX512-BF16 CPU has it).
+      return CpuHas(Isa::kAvx512) && __builtin_cpu_supports("avx512bf16") &&
+             __builtin_cpu_supports("avx512vnni");
   }
   return false;
 }

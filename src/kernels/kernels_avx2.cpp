@@ -2,13 +2,21 @@
 // only after IsaSupported(Isa::kAvx2)).
 #include "kernels/attention_impl.h"
 #include "kernels/gemm_impl.h"
+#include "kernels/gemv_quant_impl.h"
+#include "kernels/int8_dot.h"
 #include "kernels/rowops_impl.h"
 #include "kernels/vec_avx2.h"
 
 namespace dsvl::kernels::simd {
 namespace {
 
-void GemmAvx2(ThreadPool& pool, const GemmArgs& g) { GemmImpl<VecAvx2>::Run(pool, g); }
+void GemmAvx2(ThreadPool& pool, const GemmArgs& g) {
+  if (IsQuantized(g.B.dtype)) {
+    static const bool avx_vnni = CpuHasAvxVnni();
+    return avx_vnni ? QuantGemmAvxVnni(pool, g) : QuantGemmEntry<I8DotAvx2, VecAvx2>(pool, g);
+  }
+  GemmImpl<VecAvx2>::Run(pool, g);
+}
 void AttentionAvx2(ThreadPool& pool, const AttentionArgs& a) { AttentionImpl<VecAvx2>::Run(pool, a); }
 
 }  // namespace

@@ -6,13 +6,23 @@
 
 #include "kernels/attention_impl.h"
 #include "kernels/gemm_impl.h"
+#include "kernels/gemv_quant_impl.h"
+#include "kernels/int8_dot.h"
 #include "kernels/rowops_impl.h"
 #include "kernels/vec_avx512.h"
 
 namespace dsvl::kernels::simd {
 namespace {
 
-void GemmAvx512(ThreadPool& pool, const GemmArgs& g) { GemmImpl<VecAvx512>::Run(pool, g); }
+// Quantised weights: vpdpbusd where the CPU has AVX512-VNNI; without it (Skylake-X) only vpmaddubsw,
+// so the GEMV takes the AVX2 dot steps.
+void GemmAvx512(ThreadPool& pool, const GemmArgs& g) {
+  if (IsQuantized(g.B.dtype)) {
+    static const bool vnni = __builtin_cpu_supports("avx512vnni");
+    return vnni ? QuantGemmAvx512Vnni(pool, g) : QuantGemmEntry<I8DotAvx2, VecAvx512>(pool, g);
+  }
+  GemmImpl<VecAvx512>::Run(pool, g);
+}
 void AttentionAvx512(ThreadPool& pool, const AttentionArgs& a) { AttentionImpl<VecAvx512>::Run(pool, a); }
 
 }  // namespace

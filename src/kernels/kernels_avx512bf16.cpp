@@ -19,7 +19,12 @@
 namespace dsvl::kernels::simd {
 namespace {
 
-void GemmAvx512Bf16(ThreadPool& pool, const GemmArgs& g) { Bf16DotGemmEntry<DotAvx512Bf16, VecAvx512>(pool, g); }
+void GemmAvx512Bf16(ThreadPool& pool, const GemmArgs& g) {
+  // Every AVX512-BF16 CPU (Cooper Lake, Sapphire Rapids and later, Zen 4/5) also has AVX512-VNNI,
+  // and IsaSupported(Isa::kAvx512Bf16) checks it.
+  if (IsQuantized(g.B.dtype)) return QuantGemmAvx512Vnni(pool, g);
+  Bf16DotGemmEntry<DotAvx512Bf16, VecAvx512>(pool, g);
+}
 void AttentionAvx512Bf16(ThreadPool& pool, const AttentionArgs& a) { AttentionImpl<VecAvx512>::Run(pool, a); }
 
 }  // namespace

@@ -17,6 +17,10 @@ namespace dsvl::kernels {
 
 // y[M,N] = x[M,K] · w[N,K]ᵀ (+ bias[N]).  w in PyTorch nn.Linear layout. x rows are `ldx` floats apart
 // and y rows `ldy` floats apart (0 = packed), so column slices of wider buffers can be used in place.
+// Quantised w (Q8_0, Q4_0, Q4_K; K a multiple of the block): on the SIMD variants, calls with M <=
+// simd::kQuantGemvMaxM (decode), and all calls where AVX512-VNNI is used, quantise x to 8 bits per
+// block of 32 and use integer dot products (result as ref::LinearQ8Act); the other calls (larger M
+// on CPUs without VNNI, the scalar variant) keep x in f32 (as ref::Linear). See simd.h.
 void Linear(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& w,
             const TensorView* bias, float* y, int64_t ldx = 0, int64_t ldy = 0);
 

@@ -9,6 +9,12 @@ namespace dsvl::kernels::ref {
 
 void Linear(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& w,
             const TensorView* bias, float* y, int64_t ldx, int64_t ldy);
+// x quantised as the SIMD GEMV over quantised weights does (simd::kQuantGemvMaxM): per block of 32,
+// d = max|x| / 127, q = round_half_even(x · (127 / max|x|)), out = d · q. n a multiple of 32.
+void RoundTripQ8Activations(const float* x, int64_t n, float* out);
+// Linear on those quantised activations: the definition of the quantised-weight GEMV's result.
+void LinearQ8Act(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& w,
+                 const TensorView* bias, float* y, int64_t ldx, int64_t ldy);
 void GemmNT(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
             const float* B, int64_t ldb, float* C, int64_t ldc, float alpha, float beta);
 void Attention(ThreadPool& pool, const AttentionArgs& a);

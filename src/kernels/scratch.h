@@ -19,6 +19,8 @@ enum class ScratchSlot {
   kKvRow,        // Attention decode: one half-precision K or V row widened to f32 (per task)
   kConvCols,     // Conv2d: im2col patches (calling thread)
   kConvOut,      // Conv2d: [pixels, O] result before the transpose to [O, pixels]
+  kQuantX,       // quantised-weight GEMV: activations quantised to int8 blocks (calling thread)
+  kDequantB,     // GEMM over quantised weights: rows of a weight panel dequantised to f32 (workers)
   kCount,
 };
 

@@ -46,11 +46,25 @@ struct RowOps {
                          float* y);
 };
 
+// Linear over quantised weights (Q8_0, Q4_0, Q4_K) with at most this many activation rows (decode)
+// runs the integer-dot GEMV (gemv_quant_impl.h), which quantises the activations to 8 bits per block
+// of 32 (ref::LinearQ8Act defines the result). More rows: where AVX512-VNNI is used (the AVX512-BF16
+// variant; the AVX-512 one on VNNI CPUs) the integer GEMM with the same activation quantisation,
+// else a GEMM that dequantises weight panels and keeps f32 activations (ref::Linear).
+constexpr int64_t kQuantGemvMaxM = 8;
+
 struct Variant {
   void (*gemm)(ThreadPool& pool, const GemmArgs& g);
   void (*attention)(ThreadPool& pool, const AttentionArgs& a);
   RowOps rows;
 };
+
+// Linear over quantised weights with AVX512-VNNI dot products (quant_vnni_avx512.cpp), shared by
+// the AVX-512 variant (where CPUID shows VNNI) and the AVX512-BF16 variant (whose CPUs all have it).
+void QuantGemmAvx512Vnni(ThreadPool& pool, const GemmArgs& g);
+// The AVX2 variant's quantised GEMV with AVX-VNNI (quant_avxvnni_avx2.cpp), where CpuHasAvxVnni().
+bool CpuHasAvxVnni();
+void QuantGemmAvxVnni(ThreadPool& pool, const GemmArgs& g);
 
 const Variant& Avx2Variant();
 const Variant& Avx512Variant();

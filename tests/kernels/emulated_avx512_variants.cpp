@@ -13,7 +13,8 @@
 
 // Intrinsics the kernels use that SIMDe 0.7.4 does not provide, built from AVX2 instructions or
 // scalar code with the same per-lane definition (zero-extend, f16 widen, round-to-nearest-even
-// convert; f32 -> bf16 round to nearest even).
+// convert, int32 -> f32 convert; f32 -> bf16 round to nearest even). SIMDe does provide the VNNI
+// vpdpbusd (_mm256/_mm512_dpbusd_epi32) used by the quantised kernels.
 namespace dsvl::kernels::simd::emulated {
 
 inline simde__m512i Join(__m256i lo, __m256i hi) {
@@ -39,6 +40,13 @@ inline simde__m512i CvtPsEpi32(simde__m512 a) {
   simde_mm512_store_ps(v, a);
   return Join(_mm256_cvtps_epi32(_mm256_load_ps(v)), _mm256_cvtps_epi32(_mm256_load_ps(v + 8)));
 }
+inline simde__m512 CvtEpi32Ps(simde__m512i a) {
+  alignas(64) int32_t v[16];
+  simde_mm512_store_si512(v, a);
+  const __m256i lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(v));
+  const __m256i hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(v + 8));
+  return JoinPs(_mm256_cvtepi32_ps(lo), _mm256_cvtepi32_ps(hi));
+}
 
 // _mm512_cvtne2ps_pbh(a, b): bf16 of b in lanes 0-15, of a in lanes 16-31.
 inline simde__m512bh CvtNe2PsPbh(simde__m512 a, simde__m512 b) {
@@ -58,12 +66,16 @@ inline simde__m512bh CvtNe2PsPbh(simde__m512 a, simde__m512 b) {
 #define _mm512_cvtepu16_epi32(a) ::dsvl::kernels::simd::emulated::CvtEpu16Epi32(a)
 #define _mm512_cvtph_ps(a) ::dsvl::kernels::simd::emulated::CvtPhPs(a)
 #define _mm512_cvtps_epi32(a) ::dsvl::kernels::simd::emulated::CvtPsEpi32(a)
+#define _mm512_cvtepi32_ps(a) ::dsvl::kernels::simd::emulated::CvtEpi32Ps(a)
 
 #include "emulated_variants.h"
 #include "kernels/attention_impl.h"
 #include "kernels/dot_avx512bf16.h"
 #include "kernels/gemm_bf16dot_impl.h"
 #include "kernels/gemm_impl.h"
+#include "kernels/gemm_quant_vnni_impl.h"
+#include "kernels/gemv_quant_impl.h"
+#include "kernels/int8_dot.h"
 #include "kernels/gemv_bf16dot_impl.h"
 #include "kernels/rowops_impl.h"
 #include "kernels/vec_avx512.h"
@@ -71,8 +83,13 @@ inline simde__m512bh CvtNe2PsPbh(simde__m512 a, simde__m512 b) {
 namespace dsvl::kernels::simd {
 namespace {
 
-void GemmEmulatedAvx512(ThreadPool& pool, const GemmArgs& g) { GemmImpl<VecAvx512>::Run(pool, g); }
+// Quantised weights as in kernels_avx512.cpp / kernels_avx512bf16.cpp (vpdpbusd from SIMDe).
+void GemmEmulatedAvx512(ThreadPool& pool, const GemmArgs& g) {
+  if (IsQuantized(g.B.dtype)) return QuantGemmEntry<I8DotAvx2, VecAvx512>(pool, g);
+  GemmImpl<VecAvx512>::Run(pool, g);
+}
 void GemmEmulatedAvx512Bf16(ThreadPool& pool, const GemmArgs& g) {
+  if (IsQuantized(g.B.dtype)) return QuantGemmEntry<I8DotVnni, VecAvx512, QuantGemmVnni>(pool, g);
   Bf16DotGemmEntry<DotAvx512Bf16, VecAvx512>(pool, g);
 }
 void AttentionEmulatedAvx512(ThreadPool& pool, const AttentionArgs& a) { AttentionImpl<VecAvx512>::Run(pool, a); }

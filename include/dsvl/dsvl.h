@@ -35,6 +35,14 @@ struct ModelOptions {
   int threads = 0;             // <= 0: one per hardware thread
   int64_t max_context = 0;     // KV-cache size per session in tokens; 0: min(model positions, 4096)
   ProgressCallback progress;   // optional
+  // Weight quantisation at load (docs/quantization.md): "q8_0", "q4_0" or "q4_k" converts a bf16 /
+  // f32 checkpoint in memory ("" = keep the checkpoint's types; an already quantised checkpoint
+  // loads as it is, mmapped). Per-class overrides, "" = the default policy: a block type, or
+  // "bf16" / "f16" / "f32" to keep the class in floats.
+  std::string quant;
+  std::string quant_embed;
+  std::string quant_lm_head;
+  std::string quant_vision;  // vision towers' and projector's Linear layers (convolutions never)
 };
 
 enum class ModelFamilyId { kDeepSeekVL, kDeepSeekVL2 };

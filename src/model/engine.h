@@ -35,6 +35,10 @@ class ModelImpl {
   int64_t image_token_id() const;  // throws kNotFound when the tokenizer/config has none
 
  private:
+  // ModelOptions::quant*: converts the weights in memory; and refuses block-quantised tensors the
+  // engine reads only as floats (CheckQuantizedTensorsReadable).
+  void LoadQuantized(const ModelOptions& options);
+
   ModelConfig config_;
   std::unique_ptr<WeightStore> weights_;
   std::unique_ptr<Tokenizer> tokenizer_;

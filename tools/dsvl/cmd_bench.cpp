@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "quant_flags.h"
 #include "core/cpu_info.h"
 #include "dsvl/dsvl.h"
 
@@ -21,6 +22,7 @@ struct BenchOptions {
   int threads = 0;
   std::string out;
   int64_t chunk_size = 0;
+  QuantFlags quant;  // --quant and its overrides
 };
 
 void Check(const Status& s) {
@@ -31,6 +33,7 @@ void RunBench(const BenchOptions& o) {
   ModelOptions mo;
   mo.dir = o.model;
   mo.threads = o.threads;
+  o.quant.ApplyTo(mo);
   std::shared_ptr<Model> model;
   Check(Model::Load(mo, &model));
   std::unique_ptr<Session> session;
@@ -53,6 +56,7 @@ void RunBench(const BenchOptions& o) {
   j["peak_rss_mb"] = PeakRssMb();
   j["threads"] = model->info().threads;
   j["model"] = o.model;
+  if (!o.quant.type.empty()) j["quant"] = o.quant.type;
   j["cpu"] = CpuDescription();
   const std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   std::fwrite(text.data(), 1, text.size(), stdout);
@@ -75,6 +79,7 @@ void AddBenchCommand(CLI::App& app) {
   cmd->add_option("--chunk-size", o->chunk_size, "prompt tokens per prefill pass (0 = 512)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--out", o->out, "also write the JSON to this file");
+  AddQuantFlags(cmd, o->quant);
   cmd->callback([o] { RunBench(*o); });
 }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "quant_flags.h"
 #include "dsvl/dsvl.h"
 #include "model/prompt_builder.h"
 
@@ -37,6 +38,7 @@ struct RunOptions {
   std::string draw_boxes;
   bool interactive = false;
   int64_t ctx = 0;
+  QuantFlags quant;  // --quant and its overrides
 };
 
 void Check(const Status& s) {
@@ -61,6 +63,7 @@ std::shared_ptr<Model> LoadModel(const RunOptions& o) {
   mo.threads = o.threads;
   mo.max_context = o.ctx;
   mo.progress = MaybeProgress();
+  o.quant.ApplyTo(mo);
   std::shared_ptr<Model> model;
   Check(Model::Load(mo, &model));
   return model;
@@ -256,6 +259,7 @@ void AddRunCommand(CLI::App& app) {
   cmd->add_option("--system", o->system, "system prompt (VL1: replaces the default one)");
   cmd->add_option("--draw-boxes", o->draw_boxes, "write the last image with the answer's boxes to this PNG");
   cmd->add_flag("-i,--interactive", o->interactive, "multi-turn chat on stdin");
+  AddQuantFlags(cmd, o->quant);
   cmd->callback([o] {
     if (o->interactive) {
       if (!o->prompt_ids.empty()) Throw(ErrorCode::kInvalidArgument, "dsvl run: -i cannot be used with --prompt-ids");

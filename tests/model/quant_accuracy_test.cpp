@@ -146,8 +146,11 @@ std::vector<fs::path> Fp32Cases(const std::string& family) {
 }
 
 // A step is decisive when the official top1-top2 margin exceeds this fraction of the official
-// row's logit range: well above the q8_0 error (max |ours - official| / range, measured <= 0.0117
-// over all families' rows), so a flip there would be a real defect.
+// row's logit range (max - min). Measured q8_0 error, max |ours - official| / range per row, over
+// all families: median 0.0055-0.0083, 90th percentile 0.0074-0.0114; so 0.05 is over 4x the p90
+// error. (Single rows reach 0.05-0.14 in the MoE families: routing flips, a token whose k-th and
+// (k+1)-th expert scores are closer than the quantisation noise, as in the bf16 fixtures.) Every
+// decisive step agreed in every family; q8_0 must keep it so.
 constexpr double kDecisiveMarginOfRange = 0.05;
 
 struct Threshold {
@@ -184,14 +187,32 @@ TEST_P(QuantAccuracyTest, AgainstOfficialFp32) {
       decisive_agree += s.top1_agrees;
     }
   }
+  std::vector<double> err_rel;
+  int decisive_wide = 0;
+  for (const Step& s : all) {
+    err_rel.push_back(s.max_abs / s.range);
+    decisive_wide += s.margin > 0.15 * s.range;
+  }
+  std::sort(err_rel.begin(), err_rel.end());
+  const double err_rel_median = err_rel[err_rel.size() / 2], err_rel_p90 = err_rel[err_rel.size() * 9 / 10];
+  // The language model's share of parameters now in a block type (the towers are not quantised).
+  int64_t llm_params = 0, llm_quantized = 0;
+  for (const ExpectedTensor& t : ExpectedTensors(m.config)) {
+    if (t.group != TensorGroup::kLanguage) continue;
+    llm_params += t.shape.numel();
+    if (IsQuantized(m.weights->Get(t.name).dtype)) llm_quantized += t.shape.numel();
+  }
   const double top1 = static_cast<double>(agree) / static_cast<double>(all.size());
   const double mean_kl = kl_sum / static_cast<double>(all.size());
   std::string types;
   for (const auto& [t, n] : m.summary.tensors_by_type) types += " " + t + ":" + std::to_string(n);
-  std::printf("[ quant ] %s %s: top-1 %d/%zu = %.4f, decisive %d/%d, mean KL %.3e, max KL %.3e, max err/range %.4f;"
-              " %.1f%% of params block-quantised (tensors%s)\n",
-              p.family.c_str(), p.type.c_str(), agree, all.size(), top1, decisive_agree, decisive, mean_kl, kl_max,
-              err_rel_max, 100.0 * m.summary.QuantizedFraction(), types.c_str());
+  std::printf("[ quant ] %s %s: top-1 %d/%zu = %.4f, decisive %d/%d (margin > 0.15 range: %d), mean KL %.3e,"
+              " max KL %.3e, err/range median %.4f p90 %.4f max %.4f; LLM params block-quantised %.1f%%"
+              " (all params %.1f%%; tensors%s)\n",
+              p.family.c_str(), p.type.c_str(), agree, all.size(), top1, decisive_agree, decisive, decisive_wide,
+              mean_kl, kl_max, err_rel_median, err_rel_p90, err_rel_max,
+              100.0 * static_cast<double>(llm_quantized) / static_cast<double>(llm_params),
+              100.0 * m.summary.QuantizedFraction(), types.c_str());
   EXPECT_GE(top1, p.threshold.min_top1);
   EXPECT_LE(mean_kl, p.threshold.max_mean_kl);
   if (p.type == "q8_0") {
@@ -200,15 +221,35 @@ TEST_P(QuantAccuracyTest, AgainstOfficialFp32) {
   }
 }
 
-// Thresholds: filled from the measurements (see the comment on each).
+// Thresholds from the measurements with the scalar reference kernels (bench/RESULTS.md), with room
+// for the SIMD kernels' on-the-fly activation quantisation: top-1 about 0.08-0.1 (5-6 of 48-64
+// steps) below the measured value, mean KL 2-3x the measured one. A broken format or policy (a
+// wrong scale, a misread layout) moves KL by orders of magnitude and top-1 to chance.
 std::vector<Param> Params() {
   return {
-      {"v1_hybrid", "q8_0", {0.0, 1.0}},  {"v1_hybrid", "q4_k", {0.0, 1.0}},
-      {"v1_siglip", "q8_0", {0.0, 1.0}},  {"v1_siglip", "q4_k", {0.0, 1.0}},
-      {"vl2_tiny", "q8_0", {0.0, 1.0}},   {"vl2_tiny", "q4_k", {0.0, 1.0}},
-      {"vl2_small", "q8_0", {0.0, 1.0}},  {"vl2_small", "q4_k", {0.0, 1.0}},
-      {"vl2_base", "q8_0", {0.0, 1.0}},   {"vl2_base", "q4_k", {0.0, 1.0}},
-      {"v1_hybrid", "q4_0", {0.0, 1.0}},  {"vl2_tiny", "q4_0", {0.0, 1.0}},
+      // measured: top-1 64/64 = 1.000, mean KL 9.1e-4
+      {"v1_hybrid", "q8_0", {0.92, 3e-3}},
+      // measured: top-1 51/64 = 0.797, mean KL 0.150 (all matrices Q4_0: rows of 64/160)
+      {"v1_hybrid", "q4_k", {0.70, 0.30}},
+      // measured: top-1 64/64 = 1.000, mean KL 8.0e-4
+      {"v1_siglip", "q8_0", {0.92, 3e-3}},
+      // measured: top-1 55/64 = 0.859, mean KL 0.152 (down_proj rows of 256 are Q4_K, the rest Q4_0)
+      {"v1_siglip", "q4_k", {0.76, 0.30}},
+      // measured: top-1 58/64 = 0.906, mean KL 3.0e-3
+      {"vl2_tiny", "q8_0", {0.83, 1e-2}},
+      // measured: top-1 47/64 = 0.734, mean KL 0.240 (all Q4_0)
+      {"vl2_tiny", "q4_k", {0.64, 0.50}},
+      // measured: top-1 43/48 = 0.896, mean KL 6.6e-3
+      {"vl2_small", "q8_0", {0.81, 2e-2}},
+      // measured: top-1 33/48 = 0.688, mean KL 0.285 (all Q4_0)
+      {"vl2_small", "q4_k", {0.58, 0.60}},
+      // measured: top-1 47/48 = 0.979, mean KL 2.1e-3
+      {"vl2_base", "q8_0", {0.90, 7e-3}},
+      // measured: top-1 35/48 = 0.729, mean KL 0.886 (all Q4_0; q_b_proj rows of 48 stay f32)
+      {"vl2_base", "q4_k", {0.63, 1.80}},
+      // Q4_0 requested directly: the same tensors as q4_k above on these fixtures (measured equal).
+      {"v1_hybrid", "q4_0", {0.70, 0.30}},
+      {"vl2_tiny", "q4_0", {0.64, 0.50}},
   };
 }
 

@@ -76,18 +76,18 @@ TEST(QuantPolicy, MlaKvBAndRouterStayAndQuantisedSourcesAreRefused) {
   const std::vector<ExpectedTensor> m = ExpectedTensors(PresetModelConfig("deepseek-vl2", false));
   const QuantOptions q8 = MakeQuantOptions("q8_0");
   EXPECT_EQ(Planned(m, "language.model.layers.1.self_attn.kv_b_proj.weight", q8), DType::kBF16);
-  EXPECT_EQ(Planned(m, "language.model.layers.1.self_attn.q_b_proj.weight", q8), DType::kQ8_0);
+  EXPECT_EQ(Planned(m, "language.model.layers.1.self_attn.q_proj.weight", q8), DType::kQ8_0);
   EXPECT_EQ(Planned(m, "language.model.layers.1.mlp.gate.e_score_correction_bias", q8), DType::kBF16);
   try {
-    Planned(m, "language.model.layers.1.self_attn.q_b_proj.weight", MakeQuantOptions("q4_k"), DType::kQ8_0);
+    Planned(m, "language.model.layers.1.self_attn.q_proj.weight", MakeQuantOptions("q4_k"), DType::kQ8_0);
     FAIL() << "re-quantising a Q8_0 tensor was accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    EXPECT_NE(std::string(e.what()).find("q_b_proj.weight"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("q_proj.weight"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("already Q8_0"), std::string::npos) << e.what();
   }
   // Even to the same type; a class the options leave alone is no conversion.
-  EXPECT_THROW(Planned(m, "language.model.layers.1.self_attn.q_b_proj.weight", q8, DType::kQ8_0), Error);
+  EXPECT_THROW(Planned(m, "language.model.layers.1.self_attn.q_proj.weight", q8, DType::kQ8_0), Error);
   EXPECT_EQ(Planned(m, "vision.blocks.0.attn.qkv.weight", q8, DType::kQ8_0), DType::kQ8_0);
 }
 
@@ -258,6 +258,28 @@ TEST_F(QuantizeDirTest, PublicApiLoadsQuantisedAndQuantisesAtLoad) {
     const Status g = session->Generate(req, &res);
     ASSERT_TRUE(g.ok()) << g.message();
     EXPECT_EQ(res.ids.size(), 4u);
+  }
+  // Quantised vision Linear layers and projector (--quant-vision) through a whole image request.
+  {
+    ModelOptions mo;
+    mo.dir = Vl2TinyCkpt().string();
+    mo.threads = 2;
+    mo.quant = "q8_0";
+    mo.quant_vision = "q8_0";
+    std::shared_ptr<Model> model;
+    const Status st = Model::Load(mo, &model);
+    ASSERT_TRUE(st.ok()) << st.message();
+    std::unique_ptr<Session> session;
+    ASSERT_TRUE(Session::Create(model, &session).ok());
+    GenerateRequest req;
+    req.messages.push_back(Message{"user", "<image>\nDescribe.",
+                                   {ImageInput::FromPath((fs::path(test::FixtureDir()) / "images/D_17x23.png").string())}});
+    req.max_new_tokens = 3;
+    req.ignore_eos = true;
+    GenerateResult res;
+    const Status g = session->Generate(req, &res);
+    ASSERT_TRUE(g.ok()) << g.message();
+    EXPECT_EQ(res.ids.size(), 3u);
   }
   ModelOptions bad;
   bad.dir = Vl2TinyCkpt().string();

@@ -19,11 +19,11 @@ struct QuantizeCliOptions {
   QuantFlags quant;
 };
 
-// One stderr line per whole percent of the tensors, so a 27B model shows steady progress.
+// One stderr line per 5% of the tensors: steady progress on a 27B model, a short log on a tiny one.
 ConvertProgress StderrProgress() {
   auto last = std::make_shared<int64_t>(-1);
   return [last](int64_t done, int64_t total, const std::string& name) {
-    const int64_t percent = total ? done * 100 / total : 100;
+    const int64_t percent = total ? done * 100 / total / 5 * 5 : 100;
     if (percent == *last) return;
     *last = percent;
     std::fprintf(stderr, "quantize: %3lld%% (%lld/%lld tensors) %s\n", static_cast<long long>(percent),

@@ -17,6 +17,7 @@
 #include "dsvl/dsvl.h"
 #include "io/safetensors.h"
 #include "llm/language_model.h"
+#include "model/inspect.h"
 #include "model/make_model.h"
 #include "model/model_config.h"
 #include "model/quant_policy.h"
@@ -125,11 +126,13 @@ ThreadPool& Pool() {
   return pool;
 }
 
-// All prompt logits of the vl2_tiny text case.
-std::vector<float> PromptLogits(const WeightStore& weights, const std::string& dir) {
+// All prompt logits of a family's fp32 text case.
+std::vector<float> PromptLogits(const WeightStore& weights, const std::string& dir,
+                                const std::string& family = "vl2_tiny") {
   const ModelConfig config = LoadModelConfig(dir, weights);
   std::unique_ptr<LanguageModel> lm = CreateLanguageModel(config.llm, weights);
-  const test::NpyArray e = test::LoadNpy((fs::path(test::FixtureDir()) / "vl2_tiny/fp32/text/inputs_embeds.npy").string());
+  const test::NpyArray e =
+      test::LoadNpy((fs::path(test::FixtureDir()) / family / "fp32/text/inputs_embeds.npy").string());
   const std::vector<float> embeds = e.f32();
   const int64_t T = e.shape[0];
   std::vector<float> logits(static_cast<size_t>(T * config.llm.vocab_size));
@@ -289,6 +292,60 @@ TEST_F(QuantizeDirTest, PublicApiLoadsQuantisedAndQuantisesAtLoad) {
   bad.quant = "q8_0";
   bad.dir = o.out_dir;  // already quantised
   EXPECT_EQ(Model::Load(bad, &model).code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(QuantizeDirTest, InspectShowsEachTensorsTypeAndTotals) {
+  QuantizeCheckpointOptions o;
+  o.model_dir = Vl2TinyCkpt().string();
+  o.out_dir = (tmp_ / "q4").string();
+  o.quant = MakeQuantOptions("q4_k");
+  const QuantizeSummary s = QuantizeCheckpoint(o);
+  const InspectReport r = InspectModel(o.out_dir);
+  EXPECT_TRUE(r.ok()) << FormatInspectReport(r);
+  ASSERT_TRUE(r.dtypes.count("Q4_0") && r.dtypes.count("Q8_0") && r.dtypes.count("F32"));
+  EXPECT_EQ(r.dtypes.at("Q8_0").tensors, 2);  // embed_tokens and lm_head
+  uint64_t bytes = 0;
+  for (const auto& [name, d] : r.dtypes) bytes += d.bytes;
+  EXPECT_EQ(bytes, s.bytes_after);
+  const std::string text = FormatInspectReport(r);
+  EXPECT_NE(text.find("embedding: Q8_0 x1"), std::string::npos) << text;
+  EXPECT_NE(text.find("expert: Q4_0 x"), std::string::npos) << text;
+  EXPECT_NE(FormatInspectReport(r, true).find("language.lm_head.weight Q8_0 [512, 64]"), std::string::npos);
+  const nlohmann::ordered_json j = InspectReportJson(r);
+  EXPECT_EQ(j.at("dtypes").at("Q8_0").at("tensors"), 2);
+  bool found = false;
+  for (const auto& t : j.at("tensor_list")) {
+    if (t.at("name") != "language.model.embed_tokens.weight") continue;
+    found = true;
+    EXPECT_EQ(t.at("dtype"), "Q8_0");
+    EXPECT_EQ(t.at("class"), "embedding");
+    EXPECT_EQ(t.at("bytes"), 512 * 64 / 32 * 34);
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST_F(QuantizeDirTest, QuantisedMlaKvBIsDequantisedAtLoad) {
+  // The policy keeps kv_b_proj, but a checkpoint that stores it quantised must compute exactly as
+  // one storing its dequantised values in f32 (the MLA layer widens it once at load).
+  const std::string dir = (fs::path(test::FixtureDir()) / "vl2_small" / "ckpt").string();
+  auto quantized = WeightStore::Open(dir);
+  auto widened = WeightStore::Open(dir);
+  const ModelConfig config = LoadModelConfig(dir, *quantized);
+  const std::vector<ExpectedTensor> manifest = ExpectedTensors(config);
+  int replaced = 0;
+  for (const ExpectedTensor& t : manifest) {
+    if (t.cls != TensorClass::kMlaKvB) continue;
+    Tensor q = ConvertTensor(Pool(), quantized->Get(t.name), DType::kQ8_0);
+    widened->Replace(t.name, ConvertTensor(Pool(), q.view(), DType::kF32));
+    quantized->Replace(t.name, std::move(q));
+    ++replaced;
+  }
+  ASSERT_EQ(replaced, config.llm.num_layers);
+  EXPECT_NO_THROW(CheckQuantizedTensorsReadable(manifest, *quantized));
+  const std::vector<float> a = PromptLogits(*quantized, dir, "vl2_small");
+  const std::vector<float> b = PromptLogits(*widened, dir, "vl2_small");
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
 }
 
 TEST_F(QuantizeDirTest, QuantisedNormIsRefusedNamingTheTensor) {

@@ -1,5 +1,8 @@
 #include "io/safetensors.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -218,6 +221,22 @@ const TensorView& WeightStore::Get(const std::string& name, const Shape& expecte
   return v;
 }
 
+void WeightStore::ReleasePages(const std::string& name) const {
+  const WeightInfo* w = Find(name);
+  if (!w) return;
+  const uint8_t* b = static_cast<const uint8_t*>(w->view.data);
+  const uint8_t* e = b + w->view.nbytes();
+  for (const auto& f : files_) {
+    if (b < f->data() || e > f->data() + f->size()) continue;  // only mapped files, never heap memory
+    const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const uintptr_t first = (reinterpret_cast<uintptr_t>(b) + page - 1) / page * page;
+    const uintptr_t last = reinterpret_cast<uintptr_t>(e) / page * page;
+    // A read-only private mapping: dropped pages are simply read from the file again if touched.
+    if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+    return;
+  }
+}
+
 void WeightStore::Replace(const std::string& name, Tensor owned) {
   auto it = tensors_.find(name);
   if (it == tensors_.end())
@@ -225,6 +244,7 @@ void WeightStore::Replace(const std::string& name, Tensor owned) {
   if (owned.shape() != it->second.view.shape)
     Throw(ErrorCode::kInvalidArgument, ErrorContext{source_, "tensor '" + name + "' replacement shape",
                                                     it->second.view.shape.ToString(), owned.shape().ToString(), ""});
+  ReleasePages(name);
   it->second.view = owned.view();
   owned_.push_back(std::move(owned));
 }

@@ -46,6 +46,10 @@ class WeightStore {
   // view of `owned`, which must keep the tensor's logical shape. Views handed out before point to
   // the old data, so replace before building the model.
   void Replace(const std::string& name, Tensor owned);
+  // Drops this process's resident pages of a mapped tensor that will not be read again (whole
+  // pages inside it only), so converting a large checkpoint does not keep the source resident.
+  // A hint: the data stays valid (re-read from the file if touched).
+  void ReleasePages(const std::string& name) const;
 
   // Adds one file's tensors (public for tests).
   void AddFile(const std::string& file, const SafetensorsLimits& limits);

@@ -175,6 +175,7 @@ QuantizeSummary QuantizeCheckpoint(const QuantizeCheckpointOptions& o) {
       } else {
         writer.Append(c.source.data, c.source.nbytes());
       }
+      weights->ReleasePages(c.name);
       if (o.progress) o.progress(++done, static_cast<int64_t>(plan.size()), c.name);
     }
     writer.Finish();

@@ -67,6 +67,14 @@ struct ModelOptions {
   KvCacheType kv_type = KvCacheType::kAuto;
   ProgressCallback progress;   // optional
   InputLimits limits;          // applies to the checkpoint's tokenizer and to every request
+  // Weight quantisation at load (docs/quantization.md): "q8_0", "q4_0" or "q4_k" converts a bf16 /
+  // f32 checkpoint in memory ("" = keep the checkpoint's types; an already quantised checkpoint
+  // loads as it is, mmapped). Per-class overrides, "" = the default policy: a block type, or
+  // "bf16" / "f16" / "f32" to keep the class in floats.
+  std::string quant;
+  std::string quant_embed;
+  std::string quant_lm_head;
+  std::string quant_vision;  // vision towers' and projector's Linear layers (convolutions never)
 };
 
 enum class ModelFamilyId { kDeepSeekVL, kDeepSeekVL2 };

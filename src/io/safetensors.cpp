@@ -1,6 +1,10 @@
 #include "io/safetensors.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -19,8 +23,32 @@ bool ParseDType(const std::string& s, DType* out) {
   if (s == "F32") *out = DType::kF32;
   else if (s == "BF16") *out = DType::kBF16;
   else if (s == "F16") *out = DType::kF16;
+  else if (s == "Q8_0") *out = DType::kQ8_0;
+  else if (s == "Q4_0") *out = DType::kQ4_0;
+  else if (s == "Q4_K") *out = DType::kQ4_K;
   else return false;
   return true;
+}
+
+// A block-quantised tensor's f16 scales (docs/quantization.md): every block's `d` (and Q4_K's
+// `dmin`) must be finite, so a corrupt file is refused at load rather than producing NaN logits.
+// One pass over the blocks; reads only the 2 or 4 scale bytes of each.
+void CheckQuantScales(const std::string& file, const std::string& name, DType dt, const uint8_t* data,
+                      int64_t blocks) {
+  const DTypeInfo& info = GetDTypeInfo(dt);
+  const int scales = dt == DType::kQ4_K ? 2 : 1;  // d, then dmin
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* block = data + static_cast<size_t>(b) * static_cast<size_t>(info.block_bytes);
+    for (int s = 0; s < scales; ++s) {
+      const uint16_t h = static_cast<uint16_t>(block[2 * s] | (block[2 * s + 1] << 8));
+      if ((h & 0x7c00u) != 0x7c00u) continue;  // exponent all ones: inf or NaN
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%04x", h);
+      Throw(ErrorCode::kCorruptData,
+            ErrorContext{file, "tensor '" + name + "' block " + std::to_string(b) + (s ? " dmin" : " scale d"),
+                         "a finite f16", std::string(hex) + ((h & 0x3ffu) ? " (NaN)" : " (inf)"), ""});
+    }
+  }
 }
 
 }  // namespace
@@ -64,7 +92,7 @@ void WeightStore::AddFile(const std::string& file, const SafetensorsLimits& limi
     std::string ds = t["dtype"].get<std::string>();
     if (!ParseDType(ds, &dt))
       Throw(ErrorCode::kUnsupported,
-            ErrorContext{file, "tensor '" + name + "' dtype", "F32, BF16 or F16", ds, ""});
+            ErrorContext{file, "tensor '" + name + "' dtype", "F32, BF16 or F16 (or dsvl's block types Q8_0, Q4_0, Q4_K)", ds, ""});
     if (!t.contains("shape")) tfail("shape", "array", "missing");
     if (!t["shape"].is_array()) tfail("shape", "array", t["shape"].dump());
     const json& js = t["shape"];
@@ -87,10 +115,20 @@ void WeightStore::AddFile(const std::string& file, const SafetensorsLimits& limi
     if (b > e || e > data_size)
       tfail("data_offsets", "begin <= end <= " + std::to_string(data_size),
             "[" + std::to_string(b) + ", " + std::to_string(e) + "]");
+    if (IsQuantized(dt)) {
+      // Rows of whole blocks: the logical shape [..., K] with K a multiple of the block.
+      const int block = GetDTypeInfo(dt).block_elems;
+      if (shape.rank < 1) tfail("shape", "rank >= 1 for " + ds, shape.ToString());
+      if (shape[shape.rank - 1] % block != 0)
+        tfail("shape", "last dimension a multiple of " + std::to_string(block) + " for " + ds, shape.ToString());
+    }
     uint64_t want = DTypeBytes(dt, static_cast<int64_t>(numel));
     if (e - b != want)
       tfail("byte size", std::to_string(want) + " (" + ds + " x " + shape.ToString() + ")", std::to_string(e - b));
     if (tensors_.count(name)) tfail("name", "unique across shards", "duplicate");
+    if (IsQuantized(dt))
+      CheckQuantScales(file, name, dt, base + data_begin + b,
+                       static_cast<int64_t>(numel) / GetDTypeInfo(dt).block_elems);
     ranges.push_back({static_cast<size_t>(b), static_cast<size_t>(e), name});
     WeightInfo info{name, file, TensorView(dt, shape, base + data_begin + b)};
     tensors_.emplace(name, std::move(info));
@@ -181,6 +219,34 @@ const TensorView& WeightStore::Get(const std::string& name, const Shape& expecte
     Throw(ErrorCode::kCorruptData,
           ErrorContext{Find(name)->file, "tensor '" + name + "' shape", expected.ToString(), v.shape.ToString(), ""});
   return v;
+}
+
+void WeightStore::ReleasePages(const std::string& name) const {
+  const WeightInfo* w = Find(name);
+  if (!w) return;
+  const uint8_t* b = static_cast<const uint8_t*>(w->view.data);
+  const uint8_t* e = b + w->view.nbytes();
+  for (const auto& f : files_) {
+    if (b < f->data() || e > f->data() + f->size()) continue;  // only mapped files, never heap memory
+    const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const uintptr_t first = (reinterpret_cast<uintptr_t>(b) + page - 1) / page * page;
+    const uintptr_t last = reinterpret_cast<uintptr_t>(e) / page * page;
+    // A read-only private mapping: dropped pages are simply read from the file again if touched.
+    if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+    return;
+  }
+}
+
+void WeightStore::Replace(const std::string& name, Tensor owned) {
+  auto it = tensors_.find(name);
+  if (it == tensors_.end())
+    Throw(ErrorCode::kNotFound, ErrorContext{source_, "tensor '" + name + "'", "present", "missing", ""});
+  if (owned.shape() != it->second.view.shape)
+    Throw(ErrorCode::kInvalidArgument, ErrorContext{source_, "tensor '" + name + "' replacement shape",
+                                                    it->second.view.shape.ToString(), owned.shape().ToString(), ""});
+  ReleasePages(name);
+  it->second.view = owned.view();
+  owned_.push_back(std::move(owned));
 }
 
 size_t WeightStore::total_bytes() const {

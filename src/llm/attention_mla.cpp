@@ -39,6 +39,12 @@ MlaAttention::MlaAttention(const LlmConfig& c, const WeightStore& weights, const
   kv_a_norm_ = weights.Get(prefix + "kv_a_layernorm.weight", Shape{kv_lora_});
   kv_b_ = weights.Get(prefix + "kv_b_proj.weight", Shape{heads_ * (nope_ + v_dim_), kv_lora_});
   o_proj_ = weights.Get(prefix + "o_proj.weight", Shape{hidden_, heads_ * v_dim_});
+  if (IsQuantized(kv_b_.dtype)) {
+    kv_b_f32_ = Tensor::Empty(DType::kF32, kv_b_.shape);
+    for (int64_t r = 0; r < kv_b_.rows(); ++r)
+      kernels::ToF32(kv_b_, r * kv_lora_, kv_lora_, kv_b_f32_.f32() + r * kv_lora_);
+    kv_b_ = kv_b_f32_.view();
+  }
 
   const size_t elem = DTypeBytes(kv_b_.dtype, 1);
   k_absorb_t_ = Tensor::Empty(kv_b_.dtype, Shape{heads_, kv_lora_, nope_});

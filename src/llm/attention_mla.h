@@ -34,6 +34,10 @@ class MlaAttention final : public AttentionBlock {
   TensorView kv_a_ckv_, kv_a_kpe_;  // row blocks of kv_a_proj_with_mqa: [kv_lora, H], [rope, H]
   TensorView kv_a_norm_;
   TensorView kv_b_;  // [heads * (nope + v), kv_lora]
+  // A block-quantised kv_b_proj widened to f32 once (the quantisation policy keeps kv_b_proj in its
+  // float dtype; this serves checkpoints quantised by other means): kv_b_ then views it, because the
+  // K half is re-laid out element by element below.
+  Tensor kv_b_f32_;
   // W_k,h transposed to [heads, kv_lora, nope] in the checkpoint's own dtype (an exact copy of
   // half of kv_b_proj), so q̃ is a plain Linear: the kernels contract over a weight's last dim.
   Tensor k_absorb_t_;

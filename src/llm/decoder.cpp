@@ -62,7 +62,9 @@ Decoder::Decoder(const LlmConfig& config, const WeightStore& weights) : config_(
   // fp32 from fp32 positions, then .to(x.dtype)), and the noaux_tc bias is a bf16 parameter. We
   // round those two; the rest stays f32 over the bf16 weights. (Rounding cos/sin brings the bf16
   // fixtures slightly closer, e.g. v1 prompt logits 3.8e-3 -> 3.7e-3 of the range.)
-  const bool bf16 = embed_tokens_.dtype == DType::kBF16;
+  // (Asked of the final norm: a quantised checkpoint keeps its norms in the original dtype, while
+  // embed_tokens may be block-quantised.)
+  const bool bf16 = final_norm_.dtype == DType::kBF16;
   round_rope_to_bf16_ = bf16;
   kv_dtype_ = embed_tokens_.dtype == DType::kF32 ? DType::kF32 : DType::kBF16;
 

@@ -35,8 +35,9 @@ void LinearBatch::Add(const float* x, int64_t M, int64_t K, const TensorView& w,
     Throw(ErrorCode::kInvalidArgument,
           ErrorContext{"LinearBatch weight", "shape", "[N, " + std::to_string(K) + "]", w.shape.ToString(), ""});
   }
-  if (w.dtype != DType::kF32 && w.dtype != DType::kBF16 && w.dtype != DType::kF16) {
-    Throw(ErrorCode::kUnsupported, ErrorContext{"LinearBatch weight", "dtype", "F32, BF16 or F16", DTypeName(w.dtype), ""});
+  if (w.dtype != DType::kF32 && w.dtype != DType::kBF16 && w.dtype != DType::kF16 && !IsQuantized(w.dtype)) {
+    Throw(ErrorCode::kUnsupported,
+          ErrorContext{"LinearBatch weight", "dtype", "F32, BF16, F16 or a block type", DTypeName(w.dtype), ""});
   }
   calls_.push_back(Call{x, M, K, w, y, ldx ? ldx : K, ldy ? ldy : w.rows()});
 }

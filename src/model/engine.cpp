@@ -13,6 +13,7 @@
 #include "model/draw_boxes.h"
 #include "model/generator.h"
 #include "model/grounding.h"
+#include "model/quantize.h"
 
 namespace dsvl {
 namespace {
@@ -59,8 +60,10 @@ ModelImpl::ModelImpl(const ModelOptions& options) {
     }
   }
   Report(options.progress, "load", 0, 4);
+  pool_ = std::make_unique<ThreadPool>(options.threads);
   weights_ = WeightStore::Open(options.dir);
   config_ = LoadModelConfig(options.dir, *weights_);
+  LoadQuantized(options);
   Report(options.progress, "load", 1, 4);
   TokenizerLimits tokenizer_limits;
   tokenizer_limits.max_file_bytes = static_cast<size_t>(limits_.max_tokenizer_file_bytes);
@@ -77,7 +80,6 @@ ModelImpl::ModelImpl(const ModelOptions& options) {
   }
   Report(options.progress, "load", 3, 4);
   if (config_.siglip || config_.sam) embedder_ = CreateImageEmbedder(config_, *weights_);
-  pool_ = std::make_unique<ThreadPool>(options.threads);
   Report(options.progress, "load", 4, 4);
 
   info_.family = config_.family == ModelFamily::kDeepSeekVL ? ModelFamilyId::kDeepSeekVL
@@ -110,6 +112,21 @@ ModelImpl::ModelImpl(const ModelOptions& options) {
   info_.kv_bytes_per_token = static_cast<int64_t>(
       DTypeBytes(lm_->kv_dtype(), config_.llm.num_layers * config_.llm.KvValuesPerToken()));
   info_.load_ms = MsSince(start);
+}
+
+void ModelImpl::LoadQuantized(const ModelOptions& options) {
+  const QuantOptions quant =
+      MakeQuantOptions(options.quant, options.quant_embed, options.quant_lm_head, options.quant_vision);
+  bool stored_quantized = false;
+  for (const auto& [name, w] : weights_->tensors()) stored_quantized = stored_quantized || IsQuantized(w.view.dtype);
+  if (!quant.any() && !stored_quantized) return;
+  const std::vector<ExpectedTensor> manifest = ExpectedTensors(config_);
+  if (quant.any()) {
+    QuantizeInMemory(*weights_, manifest, quant, *pool_, [&](int64_t done, int64_t total, const std::string&) {
+      Report(options.progress, "quantize", done, total);
+    });
+  }
+  CheckQuantizedTensorsReadable(manifest, *weights_);
 }
 
 const ImageEmbedder& ModelImpl::embedder() const {

@@ -39,6 +39,10 @@ class ModelImpl {
   const InputLimits& limits() const { return limits_; }
 
  private:
+  // ModelOptions::quant*: converts the weights in memory; and refuses block-quantised tensors the
+  // engine reads only as floats (CheckQuantizedTensorsReadable).
+  void LoadQuantized(const ModelOptions& options);
+
   ModelConfig config_;
   std::unique_ptr<WeightStore> weights_;
   std::unique_ptr<Tokenizer> tokenizer_;

@@ -240,8 +240,13 @@ InspectReport InspectModel(const std::string& dir) {
   r.params = CountParameters(r.config, r.manifest);
 
   auto weights = WeightStore::Open(dir);
+  std::map<std::string, TensorClass> classes;
+  for (const ExpectedTensor& t : r.manifest) classes[t.name] = t.cls;
   std::set<std::string> files;
   for (const auto& [name, w] : weights->tensors()) {
+    auto cls = classes.find(name);
+    r.tensors.push_back({name, DTypeName(w.view.dtype), w.view.shape, w.view.nbytes(),
+                         cls == classes.end() ? "" : TensorClassName(cls->second)});
     ++r.checkpoint_tensors;
     r.checkpoint_params += w.view.numel();
     DTypeStats& d = r.dtypes[DTypeName(w.view.dtype)];
@@ -261,7 +266,7 @@ InspectReport InspectModel(const std::string& dir) {
   return r;
 }
 
-std::string FormatInspectReport(const InspectReport& r) {
+std::string FormatInspectReport(const InspectReport& r, bool list_tensors) {
   const ModelConfig& c = r.config;
   std::ostringstream s;
   s << "model         " << r.dir << "\n";
@@ -282,6 +287,22 @@ std::string FormatInspectReport(const InspectReport& r) {
   for (const auto& [name, d] : r.dtypes) {
     s << "dtype         " << name << ": " << d.tensors << " tensors, " << Count(d.params)
       << " params, " << Bytes(d.bytes) << "\n";
+  }
+  // A quantised checkpoint: which type each class of tensor got (model/quant_policy.h).
+  bool quantized = false;
+  for (const TensorEntry& t : r.tensors) quantized = quantized || t.dtype.rfind("Q", 0) == 0;
+  if (quantized) {
+    std::map<std::string, std::map<std::string, int>> by_class;
+    for (const TensorEntry& t : r.tensors) ++by_class[t.cls.empty() ? "not in manifest" : t.cls][t.dtype];
+    for (const auto& [cls, types] : by_class) {
+      s << "  " << cls << ":";
+      for (const auto& [type, n] : types) s << " " << type << " x" << n;
+      s << "\n";
+    }
+  }
+  if (list_tensors) {
+    for (const TensorEntry& t : r.tensors)
+      s << "  " << t.name << " " << t.dtype << " " << t.shape.ToString() << " " << Bytes(t.bytes) << "\n";
   }
   s << "files         " << r.weight_files.size() << " weight file(s), " << Bytes(r.file_bytes)
     << "\n";
@@ -362,6 +383,12 @@ ojson InspectReportJson(const InspectReport& r) {
   for (const auto& [name, d] : r.dtypes)
     dtypes[name] = {{"tensors", d.tensors}, {"params", d.params}, {"bytes", d.bytes}};
   j["dtypes"] = dtypes;
+  ojson tensor_list = ojson::array();
+  for (const TensorEntry& t : r.tensors) {
+    tensor_list.push_back({{"name", t.name}, {"dtype", t.dtype}, {"shape", ShapeJson(t.shape)},
+                           {"bytes", t.bytes}, {"class", t.cls.empty() ? ojson(nullptr) : ojson(t.cls)}});
+  }
+  j["tensor_list"] = tensor_list;
   j["files"] = r.weight_files;
   j["file_bytes"] = r.file_bytes;
   j["tensors"] = {{"expected", r.manifest.size()}, {"checkpoint", r.checkpoint_tensors}};

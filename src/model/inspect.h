@@ -37,6 +37,15 @@ struct DTypeStats {
   uint64_t bytes = 0;
 };
 
+// One checkpoint tensor as stored.
+struct TensorEntry {
+  std::string name;
+  std::string dtype;  // safetensors dtype name
+  Shape shape;
+  uint64_t bytes = 0;
+  std::string cls;    // TensorClassName of its manifest entry; "" when the manifest lacks it
+};
+
 struct InspectReport {
   std::string dir;
   ModelConfig config;  // from the config files alone (the weights are what is being checked)
@@ -45,6 +54,7 @@ struct InspectReport {
   int64_t checkpoint_tensors = 0;
   int64_t checkpoint_params = 0;             // sum over the file's tensors
   std::map<std::string, DTypeStats> dtypes;  // by safetensors dtype name
+  std::vector<TensorEntry> tensors;          // every checkpoint tensor, by name
   uint64_t file_bytes = 0;                   // all weight files together
   std::vector<std::string> weight_files;
   std::vector<TensorProblem> problems;
@@ -59,7 +69,8 @@ struct InspectReport {
 // safetensors).
 InspectReport InspectModel(const std::string& dir);
 
-std::string FormatInspectReport(const InspectReport& report);
+// list_tensors: also one line per tensor (name, dtype, shape, bytes).
+std::string FormatInspectReport(const InspectReport& report, bool list_tensors = false);
 nlohmann::ordered_json InspectReportJson(const InspectReport& report);
 
 }  // namespace dsvl

@@ -5,11 +5,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "core/mapped_file.h"
 #include "dsvl/error.h"
 #include "model/arch_presets.h"
+#include "model/quantize.h"
 #include "model/synthetic_tokenizer.h"
 
 namespace dsvl {
@@ -68,11 +70,14 @@ void WriteJson(const fs::path& path, const ojson& j) {
     Throw(ErrorCode::kIo, ErrorContext{path.string(), "", "", "", "write failed (disk full?)"});
 }
 
-size_t TensorBytes(const ExpectedTensor& t, DType dtype) {
-  return DTypeBytes(dtype, t.shape.numel());
-}
+// A manifest tensor and the dtype it is written in.
+struct TensorToMake {
+  const ExpectedTensor* t;
+  DType dtype;
+  uint64_t bytes() const { return DTypeBytes(dtype, t->shape.numel()); }
+};
 
-// Fills `out` (bf16 or f32 elements) with the next `n` values of tensor t.
+// Fills `out` (f32, bf16 or f16 elements) with the next `n` values of tensor t.
 void GenerateChunk(const ExpectedTensor& t, DType dtype, Rng& rng, size_t n,
                    std::vector<uint8_t>& out) {
   out.resize(DTypeBytes(dtype, static_cast<int64_t>(n)));
@@ -80,7 +85,7 @@ void GenerateChunk(const ExpectedTensor& t, DType dtype, Rng& rng, size_t n,
     if (dtype == DType::kF32) {
       std::memcpy(out.data() + 4 * i, &v, 4);
     } else {
-      const uint16_t b = F32ToBf16(v);
+      const uint16_t b = dtype == DType::kF16 ? F32ToF16(v) : F32ToBf16(v);
       std::memcpy(out.data() + 2 * i, &b, 2);
     }
   };
@@ -104,16 +109,19 @@ void GenerateChunk(const ExpectedTensor& t, DType dtype, Rng& rng, size_t n,
   }
 }
 
-std::string SafetensorsHeader(const std::vector<const ExpectedTensor*>& tensors, DType dtype) {
+std::string SafetensorsHeader(const std::vector<TensorToMake>& tensors) {
   ojson header;
   header["__metadata__"] = {{"format", "pt"}};
+  for (const TensorToMake& m : tensors)
+    if (IsQuantized(m.dtype))
+      for (const auto& [k, v] : QuantContainerMetadata("dsvl make-model")) header["__metadata__"][k] = v;
   uint64_t offset = 0;
-  for (const ExpectedTensor* t : tensors) {
+  for (const TensorToMake& m : tensors) {
     ojson shape = ojson::array();
-    for (int i = 0; i < t->shape.rank; ++i) shape.push_back(t->shape[i]);
-    const uint64_t n = TensorBytes(*t, dtype);
-    header[t->name] = {
-        {"dtype", DTypeName(dtype)}, {"shape", shape}, {"data_offsets", {offset, offset + n}}};
+    for (int i = 0; i < m.t->shape.rank; ++i) shape.push_back(m.t->shape[i]);
+    const uint64_t n = m.bytes();
+    header[m.t->name] = {
+        {"dtype", DTypeName(m.dtype)}, {"shape", shape}, {"data_offsets", {offset, offset + n}}};
     offset += n;
   }
   std::string h = header.dump();
@@ -122,34 +130,51 @@ std::string SafetensorsHeader(const std::vector<const ExpectedTensor*>& tensors,
   return h;
 }
 
-void WriteShard(const fs::path& path, const std::vector<const ExpectedTensor*>& tensors,
-                DType dtype, uint64_t seed, uint64_t& done, uint64_t total,
-                const WriteProgress& progress) {
+void WriteShard(const fs::path& path, const std::vector<TensorToMake>& tensors, uint64_t seed,
+                uint64_t& done, uint64_t total, const WriteProgress& progress, ThreadPool* pool) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) Throw(ErrorCode::kIo, ErrorContext{path.string(), "", "", "", "cannot create"});
   auto check = [&] {
     if (!out)
       Throw(ErrorCode::kIo, ErrorContext{path.string(), "", "", "", "write failed (disk full?)"});
   };
-  const std::string header = SafetensorsHeader(tensors, dtype);
+  const std::string header = SafetensorsHeader(tensors);
   char len[8];
   for (int i = 0; i < 8; ++i)
     len[i] = static_cast<char>((static_cast<uint64_t>(header.size()) >> (8 * i)) & 0xff);
   out.write(len, 8);
   out.write(header.data(), static_cast<std::streamsize>(header.size()));
   check();
-  std::vector<uint8_t> chunk;
+  std::vector<uint8_t> chunk, quantized;
   const std::string file = path.filename().string();
-  for (const ExpectedTensor* t : tensors) {
+  for (const TensorToMake& m : tensors) {
+    const ExpectedTensor* t = m.t;
     Rng rng(seed ^ HashName(t->name));
     const size_t numel = static_cast<size_t>(t->shape.numel());
-    for (size_t begin = 0; begin < numel; begin += kChunkElems) {
-      const size_t n = std::min(kChunkElems, numel - begin);
-      GenerateChunk(*t, dtype, rng, n, chunk);
-      out.write(reinterpret_cast<const char*>(chunk.data()),
-                static_cast<std::streamsize>(chunk.size()));
+    // Block types: whole rows per chunk (their values drawn in the same order as a float
+    // tensor's, since rows are an even number of values), quantised in parallel.
+    const size_t cols = static_cast<size_t>(t->shape[t->shape.rank - 1]);
+    const size_t step = IsQuantized(m.dtype) ? std::max<size_t>(1, kChunkElems / cols) * cols : kChunkElems;
+    for (size_t begin = 0; begin < numel; begin += step) {
+      const size_t n = std::min(step, numel - begin);
+      if (IsQuantized(m.dtype)) {
+        GenerateChunk(*t, DType::kF32, rng, n, chunk);
+        const int64_t rows = static_cast<int64_t>(n / cols);
+        const TensorView rows_f32(DType::kF32, Shape{rows, static_cast<int64_t>(cols)}, chunk.data());
+        quantized.resize(DTypeBytes(m.dtype, static_cast<int64_t>(n)));
+        const size_t row_bytes = DTypeBytes(m.dtype, static_cast<int64_t>(cols));
+        pool->ParallelFor(rows, 16, [&](int64_t r0, int64_t r1) {
+          std::vector<float> row(cols);
+          ConvertRows(rows_f32, m.dtype, r0, r1, quantized.data() + static_cast<size_t>(r0) * row_bytes, row.data());
+        });
+        out.write(reinterpret_cast<const char*>(quantized.data()), static_cast<std::streamsize>(quantized.size()));
+        done += quantized.size();
+      } else {
+        GenerateChunk(*t, m.dtype, rng, n, chunk);
+        out.write(reinterpret_cast<const char*>(chunk.data()), static_cast<std::streamsize>(chunk.size()));
+        done += chunk.size();
+      }
       check();
-      done += chunk.size();
       if (progress) progress(done, total, file);
     }
   }
@@ -224,21 +249,24 @@ ModelConfig PresetModelConfig(const std::string& arch, bool tiny, DType dtype) {
 WrittenCheckpoint WriteRandomCheckpoint(const std::string& dir,
                                         const std::vector<ExpectedTensor>& manifest, DType dtype,
                                         uint64_t seed, uint64_t max_shard_bytes,
-                                        const WriteProgress& progress) {
+                                        const WriteProgress& progress, const QuantOptions& quant) {
   if (dtype != DType::kBF16 && dtype != DType::kF32 && dtype != DType::kF16) {
     Throw(ErrorCode::kInvalidArgument,
           ErrorContext{dir, "dtype", "BF16, F32 or F16", DTypeName(dtype), ""});
   }
   // Plan the shards first: greedy in manifest order, so a layer's tensors stay together.
-  std::vector<std::vector<const ExpectedTensor*>> shards(1);
+  std::vector<std::vector<TensorToMake>> shards(1);
   uint64_t shard_bytes = 0, total = 0;
+  bool any_quantized = false;
   for (const ExpectedTensor& t : manifest) {
-    const uint64_t n = TensorBytes(t, dtype);
+    const TensorToMake m{&t, quant.any() ? PlannedDType(t, dtype, quant) : dtype};
+    any_quantized = any_quantized || IsQuantized(m.dtype);
+    const uint64_t n = m.bytes();
     if (!shards.back().empty() && shard_bytes + n > max_shard_bytes) {
       shards.emplace_back();
       shard_bytes = 0;
     }
-    shards.back().push_back(&t);
+    shards.back().push_back(m);
     shard_bytes += n;
     total += n;
   }
@@ -250,20 +278,22 @@ WrittenCheckpoint WriteRandomCheckpoint(const std::string& dir,
           ErrorContext{dir, "free disk space", "at least " + std::to_string(total) + " bytes",
                        std::to_string(space.available) + " bytes", ""});
   }
+  std::unique_ptr<ThreadPool> pool;
+  if (any_quantized) pool = std::make_unique<ThreadPool>(0);
   WrittenCheckpoint written;
   written.bytes = total;
   uint64_t done = 0;
   if (shards.size() == 1) {
-    WriteShard(root / "model.safetensors", shards[0], dtype, seed, done, total, progress);
+    WriteShard(root / "model.safetensors", shards[0], seed, done, total, progress, pool.get());
     written.files.push_back("model.safetensors");
     return written;
   }
   ojson weight_map = ojson::object();
   for (size_t i = 0; i < shards.size(); ++i) {
     const std::string name = ShardName(i, shards.size());
-    WriteShard(root / name, shards[i], dtype, seed, done, total, progress);
+    WriteShard(root / name, shards[i], seed, done, total, progress, pool.get());
     written.files.push_back(name);
-    for (const ExpectedTensor* t : shards[i]) weight_map[t->name] = name;
+    for (const TensorToMake& m : shards[i]) weight_map[m.t->name] = name;
   }
   ojson index;
   index["metadata"] = {{"total_size", total}};
@@ -322,7 +352,7 @@ MakeModelResult MakeModel(const MakeModelOptions& o) {
 
   RemoveOldWeights(root);
   const WrittenCheckpoint w =
-      WriteRandomCheckpoint(o.out_dir, manifest, o.dtype, o.seed, o.max_shard_bytes, o.progress);
+      WriteRandomCheckpoint(o.out_dir, manifest, o.dtype, o.seed, o.max_shard_bytes, o.progress, o.quant);
   result.weight_bytes = w.bytes;
   result.files.insert(result.files.end(), w.files.begin(), w.files.end());
   result.config.dir = o.out_dir;

@@ -11,6 +11,7 @@
 
 #include "dsvl/tensor.h"
 #include "model/model_config.h"
+#include "model/quant_policy.h"
 #include "model/tensor_manifest.h"
 
 namespace dsvl {
@@ -28,6 +29,9 @@ struct MakeModelOptions {
   bool config_only = false;  // everything except the weights
   uint64_t max_shard_bytes = uint64_t{4} << 30;
   WriteProgress progress;  // optional
+  // --quant: the weights the quantisation policy converts are generated as f32 rows and written
+  // quantised (streamed, never held whole), the rest in `dtype`.
+  QuantOptions quant;
 };
 
 struct MakeModelResult {
@@ -50,10 +54,13 @@ struct WrittenCheckpoint {
 
 // Writes `manifest` with seeded random values (TensorInit: N(0, 0.02)-like uniform, ones, zeros) in
 // `dtype` into dir, one file or shards of at most max_shard_bytes each (a tensor larger than that
-// gets a shard of its own). Each tensor's values depend only on (seed, name).
+// gets a shard of its own). Each tensor's values depend only on (seed, name). With `quant`, the
+// tensors the policy converts are written in their planned type instead (quantised row by row from
+// the same f32 values).
 WrittenCheckpoint WriteRandomCheckpoint(const std::string& dir,
                                         const std::vector<ExpectedTensor>& manifest, DType dtype,
                                         uint64_t seed, uint64_t max_shard_bytes,
-                                        const WriteProgress& progress = {});
+                                        const WriteProgress& progress = {},
+                                        const QuantOptions& quant = {});
 
 }  // namespace dsvl

@@ -15,7 +15,7 @@ class ManifestBuilder {
       : out_(out), group_(group), used_(used) {}
 
   void Add(const std::string& name, Shape shape, TensorInit init = TensorInit::kNormal,
-           bool routed_expert = false) {
+           bool routed_expert = false, TensorClass cls = TensorClass::kOther) {
     for (int i = 0; i < shape.rank; ++i) {
       if (shape[i] <= 0) {
         Throw(ErrorCode::kInvalidArgument,
@@ -23,27 +23,51 @@ class ManifestBuilder {
                            "the model config gives a zero or negative size"});
       }
     }
-    out_.push_back(ExpectedTensor{name, shape, used_, init, group_, routed_expert});
+    out_.push_back(ExpectedTensor{name, shape, used_, init, group_, routed_expert, cls});
+  }
+  // A tensor of its own class (embedding, lm_head, router gate, convolution ...).
+  void AddClass(const std::string& name, Shape shape, TensorClass cls,
+                TensorInit init = TensorInit::kNormal) {
+    Add(name, shape, init, false, cls);
   }
   void Linear(const std::string& name, int64_t out, int64_t in, bool bias,
               bool routed_expert = false) {
-    Add(name + ".weight", {out, in}, TensorInit::kNormal, routed_expert);
-    if (bias) Add(name + ".bias", {out}, TensorInit::kZeros, routed_expert);
+    LinearOf(name, out, in, bias, routed_expert ? TensorClass::kExpert : LinearClass(), routed_expert);
+  }
+  void LinearOf(const std::string& name, int64_t out, int64_t in, bool bias, TensorClass cls,
+                bool routed_expert = false) {
+    Add(name + ".weight", {out, in}, TensorInit::kNormal, routed_expert, cls);
+    if (bias) Add(name + ".bias", {out}, TensorInit::kZeros, routed_expert, TensorClass::kBias);
   }
   void LayerNorm(const std::string& name, int64_t dim) {
-    Add(name + ".weight", {dim}, TensorInit::kOnes);
-    Add(name + ".bias", {dim}, TensorInit::kZeros);
+    Add(name + ".weight", {dim}, TensorInit::kOnes, false, TensorClass::kNorm);
+    Add(name + ".bias", {dim}, TensorInit::kZeros, false, TensorClass::kNorm);
   }
   void RmsNorm(const std::string& name, int64_t dim) {
-    Add(name + ".weight", {dim}, TensorInit::kOnes);
+    Add(name + ".weight", {dim}, TensorInit::kOnes, false, TensorClass::kNorm);
   }
-  void SwiGlu(const std::string& name, int64_t hidden, int64_t inner, bool routed_expert = false) {
-    Linear(name + ".gate_proj", inner, hidden, false, routed_expert);
-    Linear(name + ".up_proj", inner, hidden, false, routed_expert);
-    Linear(name + ".down_proj", hidden, inner, false, routed_expert);
+  void SwiGlu(const std::string& name, int64_t hidden, int64_t inner, bool routed_expert = false,
+              bool shared_expert = false) {
+    const TensorClass cls =
+        routed_expert || shared_expert ? TensorClass::kExpert : LinearClass();
+    LinearOf(name + ".gate_proj", inner, hidden, false, cls, routed_expert);
+    LinearOf(name + ".up_proj", inner, hidden, false, cls, routed_expert);
+    LinearOf(name + ".down_proj", hidden, inner, false, cls, routed_expert);
   }
 
  private:
+  TensorClass LinearClass() const {
+    switch (group_) {
+      case TensorGroup::kLanguage:
+        return TensorClass::kLlmLinear;
+      case TensorGroup::kVision:
+        return TensorClass::kVisionLinear;
+      case TensorGroup::kProjector:
+        return TensorClass::kProjectorLinear;
+    }
+    return TensorClass::kOther;
+  }
+
   std::vector<ExpectedTensor>& out_;
   TensorGroup group_;
   bool used_;
@@ -55,8 +79,8 @@ void AddSiglip(const VitConfig& v, std::vector<ExpectedTensor>& out) {
   ManifestBuilder b(out, TensorGroup::kVision);
   const std::string& p = v.prefix;
   const int64_t w = v.width;
-  b.Add(p + "patch_embed.proj.weight", {w, 3, v.patch_size, v.patch_size});
-  b.Add(p + "patch_embed.proj.bias", {w}, TensorInit::kZeros);
+  b.AddClass(p + "patch_embed.proj.weight", {w, 3, v.patch_size, v.patch_size}, TensorClass::kVisionConv);
+  b.AddClass(p + "patch_embed.proj.bias", {w}, TensorClass::kBias, TensorInit::kZeros);
   b.Add(p + "pos_embed", {1, v.num_patches(), w});
   for (int64_t i = 0; i < v.layers; ++i) {
     const std::string blk = p + "blocks." + std::to_string(i) + ".";
@@ -91,8 +115,8 @@ void AddSam(const SamConfig& s, std::vector<ExpectedTensor>& out) {
                        std::to_string(s.heads), ""});
   }
   const int64_t head_dim = w / s.heads;
-  b.Add(p + "patch_embed.proj.weight", {w, 3, s.patch_size, s.patch_size});
-  b.Add(p + "patch_embed.proj.bias", {w}, TensorInit::kZeros);
+  b.AddClass(p + "patch_embed.proj.weight", {w, 3, s.patch_size, s.patch_size}, TensorClass::kVisionConv);
+  b.AddClass(p + "patch_embed.proj.bias", {w}, TensorClass::kBias, TensorInit::kZeros);
   b.Add(p + "pos_embed", {1, grid, grid, w});
   for (int64_t i = 0; i < s.depth; ++i) {
     const std::string blk = p + "blocks." + std::to_string(i) + ".";
@@ -111,13 +135,14 @@ void AddSam(const SamConfig& s, std::vector<ExpectedTensor>& out) {
   }
   const int64_t c = s.neck_channels;
   for (const char* neck : {"neck.", "neck_hd."}) {
-    b.Add(p + neck + "0.weight", {c, w, 1, 1});
+    b.AddClass(p + neck + "0.weight", {c, w, 1, 1}, TensorClass::kVisionConv);
     b.LayerNorm(p + neck + "1", c);
-    b.Add(p + neck + "2.weight", {c, c, 3, 3});
+    b.AddClass(p + neck + "2.weight", {c, c, 3, 3}, TensorClass::kVisionConv);
     b.LayerNorm(p + neck + "3", c);
   }
-  b.Add(p + "downsamples.0.weight", {s.downsample_channels[0], c, 3, 3});
-  b.Add(p + "downsamples.1.weight", {s.downsample_channels[1], s.downsample_channels[0], 3, 3});
+  b.AddClass(p + "downsamples.0.weight", {s.downsample_channels[0], c, 3, 3}, TensorClass::kVisionConv);
+  b.AddClass(p + "downsamples.1.weight", {s.downsample_channels[1], s.downsample_channels[0], 3, 3},
+             TensorClass::kVisionConv);
   b.Add(p + "hd_alpha_downsamples", {1});
 }
 
@@ -169,7 +194,7 @@ void AddLanguageModel(const LlmConfig& c, std::vector<ExpectedTensor>& out) {
   ManifestBuilder b(out, TensorGroup::kLanguage);
   const std::string m = c.prefix + "model.";
   const int64_t h = c.hidden_size;
-  b.Add(m + "embed_tokens.weight", {c.vocab_size, h});
+  b.AddClass(m + "embed_tokens.weight", {c.vocab_size, h}, TensorClass::kEmbedding);
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const std::string layer = m + "layers." + std::to_string(i) + ".";
     b.RmsNorm(layer + "input_layernorm", h);
@@ -186,8 +211,8 @@ void AddLanguageModel(const LlmConfig& c, std::vector<ExpectedTensor>& out) {
       }
       b.Linear(attn + "kv_a_proj_with_mqa", a.kv_lora_rank + a.qk_rope_head_dim, h, false);
       b.RmsNorm(attn + "kv_a_layernorm", a.kv_lora_rank);
-      b.Linear(attn + "kv_b_proj", c.num_heads * (a.qk_nope_head_dim + a.v_head_dim),
-               a.kv_lora_rank, false);
+      b.LinearOf(attn + "kv_b_proj", c.num_heads * (a.qk_nope_head_dim + a.v_head_dim),
+                 a.kv_lora_rank, false, TensorClass::kMlaKvB);
       b.Linear(attn + "o_proj", h, c.num_heads * a.v_head_dim, false);
     } else {
       b.Linear(attn + "q_proj", c.num_heads * c.head_dim, h, false);
@@ -199,27 +224,47 @@ void AddLanguageModel(const LlmConfig& c, std::vector<ExpectedTensor>& out) {
     const std::string mlp = layer + "mlp";
     const MoeConfig& moe = c.moe;
     if (moe.IsMoeLayer(i)) {
-      b.Add(mlp + ".gate.weight", {moe.n_routed_experts, h});
+      b.AddClass(mlp + ".gate.weight", {moe.n_routed_experts, h}, TensorClass::kRouterGate);
       // MoEGate builds the correction bias only for noaux_tc (docs/model-facts.md, 'DeepSeekMoE routing').
       if (moe.topk_method == MoeTopkMethod::kNoauxTc) {
-        b.Add(mlp + ".gate.e_score_correction_bias", {moe.n_routed_experts}, TensorInit::kZeros);
+        b.AddClass(mlp + ".gate.e_score_correction_bias", {moe.n_routed_experts},
+                   TensorClass::kRouterGate, TensorInit::kZeros);
       }
       for (int64_t e = 0; e < moe.n_routed_experts; ++e) {
         b.SwiGlu(mlp + ".experts." + std::to_string(e), h, moe.moe_intermediate_size,
                  /*routed_expert=*/true);
       }
       if (moe.n_shared_experts > 0) {
-        b.SwiGlu(mlp + ".shared_experts", h, moe.moe_intermediate_size * moe.n_shared_experts);
+        b.SwiGlu(mlp + ".shared_experts", h, moe.moe_intermediate_size * moe.n_shared_experts,
+                 /*routed_expert=*/false, /*shared_expert=*/true);
       }
     } else {
       b.SwiGlu(mlp, h, c.intermediate_size);
     }
   }
   b.RmsNorm(m + "norm", h);
-  b.Add(c.prefix + "lm_head.weight", {c.vocab_size, h});
+  b.AddClass(c.prefix + "lm_head.weight", {c.vocab_size, h}, TensorClass::kLmHead);
 }
 
 }  // namespace
+
+const char* TensorClassName(TensorClass cls) {
+  switch (cls) {
+    case TensorClass::kLlmLinear: return "llm linear";
+    case TensorClass::kExpert: return "expert";
+    case TensorClass::kEmbedding: return "embedding";
+    case TensorClass::kLmHead: return "lm_head";
+    case TensorClass::kRouterGate: return "router gate";
+    case TensorClass::kMlaKvB: return "MLA kv_b_proj";
+    case TensorClass::kNorm: return "norm";
+    case TensorClass::kBias: return "bias";
+    case TensorClass::kVisionLinear: return "vision linear";
+    case TensorClass::kVisionConv: return "vision conv";
+    case TensorClass::kProjectorLinear: return "projector linear";
+    case TensorClass::kOther: return "other";
+  }
+  return "?";
+}
 
 const char* TensorGroupName(TensorGroup group) {
   switch (group) {

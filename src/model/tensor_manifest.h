@@ -22,6 +22,24 @@ enum class TensorInit { kNormal, kOnes, kZeros };
 // The top-level module a tensor belongs to (for parameter breakdowns).
 enum class TensorGroup { kLanguage, kVision, kProjector };
 
+// What a tensor is, for the quantisation policy (model/quant_policy.h): which tensors take the
+// requested block type, which keep theirs, and which the engine can read in a quantised type at all.
+enum class TensorClass {
+  kLlmLinear,        // attention projections and dense MLP matrices of the language model
+  kExpert,           // MoE expert matrices, routed and shared
+  kEmbedding,        // embed_tokens
+  kLmHead,
+  kRouterGate,       // MoE gate weight and its e_score_correction_bias
+  kMlaKvB,           // MLA kv_b_proj (its k part is re-laid out element-wise, attention_mla.cpp)
+  kNorm,             // RMSNorm / LayerNorm scales and shifts
+  kBias,             // Linear biases
+  kVisionLinear,     // Linear layers of the vision towers
+  kVisionConv,       // convolution kernels (patch embeddings, SAM neck and downsamples)
+  kProjectorLinear,  // Linear layers of the projector / aligner
+  kOther,            // position tables, learned vectors, scalars
+};
+const char* TensorClassName(TensorClass cls);
+
 struct ExpectedTensor {
   std::string name;
   Shape shape;
@@ -29,6 +47,7 @@ struct ExpectedTensor {
   TensorInit init = TensorInit::kNormal;
   TensorGroup group = TensorGroup::kLanguage;
   bool routed_expert = false;  // one routed MoE expert's weight (not active for every token)
+  TensorClass cls = TensorClass::kOther;
 };
 
 std::vector<ExpectedTensor> ExpectedTensors(const ModelConfig& config);

@@ -15,6 +15,7 @@
 #include "bench_probes.h"
 #include "commands.h"
 #include "precision_option.h"
+#include "quant_flags.h"
 #include "core/cpu_info.h"
 #include "dsvl/dsvl.h"
 #include "io/image_decode.h"
@@ -38,6 +39,7 @@ struct BenchOptions {
   double mem_bw_gbs = 0;
   double peak_gflops = 0;
   bool probe = false;
+  QuantFlags quant;  // --quant and its overrides
 };
 
 void Check(const Status& s) {
@@ -68,6 +70,7 @@ void RunBench(const BenchOptions& o) {
   mo.threads = o.threads;
   mo.precision = o.precision;
   mo.kv_type = o.kv_type;
+  o.quant.ApplyTo(mo);
   std::shared_ptr<Model> model;
   Check(Model::Load(mo, &model));
   std::unique_ptr<Session> session;
@@ -136,6 +139,7 @@ void RunBench(const BenchOptions& o) {
   j["peak_rss_mb"] = PeakRssMb();
   j["threads"] = model->info().threads;
   j["model"] = o.model;
+  if (!o.quant.type.empty()) j["quant"] = o.quant.type;
   j["cpu"] = CpuDescription();
   j["isa"] = model->info().isa;
   j["bf16_activations"] = {{"llm", model->info().bf16_activations_llm},
@@ -173,6 +177,7 @@ void AddBenchCommand(CLI::App& app) {
                 "measure what --mem-bw-gbs / --peak-gflops do not give: a 1 GiB read with all threads and an "
                 "f32 GEMM, best of 4 each (a few seconds, 1 GiB of memory)");
   cmd->add_option("--out", o->out, "also write the JSON to this file");
+  AddQuantFlags(cmd, o->quant);
   cmd->callback([o] { RunBench(*o); });
 }
 

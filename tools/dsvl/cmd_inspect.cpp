@@ -14,6 +14,7 @@ namespace {
 struct InspectOptions {
   std::string model;
   bool json = false;
+  bool tensors = false;
 };
 
 }  // namespace
@@ -23,11 +24,12 @@ void AddInspectCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand("inspect",
                                  "Describe a checkpoint and check its tensors against its config");
   cmd->add_option("-m,--model", opts->model, "model directory")->required();
-  cmd->add_flag("--json", opts->json, "print the report as JSON");
+  cmd->add_flag("--json", opts->json, "print the report as JSON (with every tensor's dtype, shape and bytes)");
+  cmd->add_flag("--tensors", opts->tensors, "list every tensor's dtype, shape and size");
   cmd->callback([opts] {
     const InspectReport report = InspectModel(opts->model);
     const std::string text =
-        opts->json ? InspectReportJson(report).dump(2) + "\n" : FormatInspectReport(report);
+        opts->json ? InspectReportJson(report).dump(2) + "\n" : FormatInspectReport(report, opts->tensors);
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
     if (!report.ok()) throw CLI::RuntimeError(1);

@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "precision_option.h"
+#include "quant_flags.h"
 #include "dsvl/dsvl.h"
 #include "model/prompt_builder.h"
 
@@ -42,6 +43,7 @@ struct RunOptions {
   InputLimits limits;
   KvCacheType kv_type = KvCacheType::kAuto;
   bool ignore_eos = false;
+  QuantFlags quant;  // --quant and its overrides
 };
 
 void Check(const Status& s) {
@@ -69,6 +71,7 @@ std::shared_ptr<Model> LoadModel(const RunOptions& o) {
   mo.limits = o.limits;
   mo.kv_type = o.kv_type;
   mo.progress = MaybeProgress();
+  o.quant.ApplyTo(mo);
   std::shared_ptr<Model> model;
   Check(Model::Load(mo, &model));
   return model;
@@ -275,6 +278,7 @@ void AddRunCommand(CLI::App& app) {
   cmd->add_option("--system", o->system, "system prompt (VL1: replaces the default one)");
   cmd->add_option("--draw-boxes", o->draw_boxes, "write the last image with the answer's boxes to this PNG");
   cmd->add_flag("-i,--interactive", o->interactive, "multi-turn chat on stdin");
+  AddQuantFlags(cmd, o->quant);
   cmd->callback([o] {
     if (o->interactive) {
       if (!o->prompt_ids.empty()) Throw(ErrorCode::kInvalidArgument, "dsvl run: -i cannot be used with --prompt-ids");

@@ -25,5 +25,6 @@ void AddInspectCommand(CLI::App& app);
 void AddMakeModelCommand(CLI::App& app);
 void AddRunCommand(CLI::App& app);
 void AddBenchCommand(CLI::App& app);
+void AddQuantizeCommand(CLI::App& app);
 
 }  // namespace dsvl::cli

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   dsvl::cli::AddInspectCommand(app);
   dsvl::cli::AddTokenizeCommand(app);
   dsvl::cli::AddMakeModelCommand(app);
+  dsvl::cli::AddQuantizeCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -122,9 +122,12 @@ Tensor Tensor::Empty(DType t, Shape s) {
     if (d != 0 && numel > (uint64_t{1} << 62) / static_cast<uint64_t>(d)) too_big = true;
     numel *= static_cast<uint64_t>(d);
   }
-  const size_t elem_bytes = DTypeBytes(t, 1);
-  // numel <= 2^62 here; its byte size is exact unless that passes 2^64 (then SIZE_MAX).
-  const size_t bytes = too_big || numel > SIZE_MAX / elem_bytes ? SIZE_MAX : static_cast<size_t>(numel) * elem_bytes;
+  // Whole blocks of the type (one element per block for the float types) times the block's bytes;
+  // numel <= 2^62 here, so the byte size is exact unless it passes 2^64 (then SIZE_MAX).
+  const DTypeInfo& info = GetDTypeInfo(t);
+  const uint64_t blocks = numel / static_cast<uint64_t>(info.block_elems);
+  const uint64_t block_bytes = static_cast<uint64_t>(info.block_bytes);
+  const size_t bytes = too_big || blocks > SIZE_MAX / block_bytes ? SIZE_MAX : static_cast<size_t>(blocks * block_bytes);
   size_t rounded = (bytes / 64 + (bytes % 64 != 0)) * 64;
   if (rounded == 0) rounded = 64;
   void* p = bytes > kMaxAllocationBytes ? nullptr : std::aligned_alloc(64, rounded);

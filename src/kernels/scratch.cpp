@@ -26,8 +26,11 @@ const char* SlotName(ScratchSlot slot) {
     case ScratchSlot::kRoundedA: return "kernel scratch (bf16-rounded activations)";
     case ScratchSlot::kScores: return "kernel scratch (attention scores)";
     case ScratchSlot::kAttnPartial: return "kernel scratch (attention partials)";
+    case ScratchSlot::kKvRow: return "kernel scratch (attention half-precision K/V row)";
     case ScratchSlot::kConvCols: return "kernel scratch (conv2d patches)";
     case ScratchSlot::kConvOut: return "kernel scratch (conv2d output)";
+    case ScratchSlot::kQuantX: return "kernel scratch (int8-quantised activations)";
+    case ScratchSlot::kDequantB: return "kernel scratch (dequantised weight panel)";
     case ScratchSlot::kCount: break;
   }
   return "kernel scratch";

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "dsvl/error.h"
+#include "dsvl/tensor.h"
 
 namespace dsvl::quant {
 namespace {
@@ -37,6 +38,16 @@ TEST(QuantFormats, BytesPerBlock) {
   EXPECT_STREQ(DTypeName(DType::kQ4_K), "Q4_K");
   EXPECT_TRUE(IsQuantized(DType::kQ8_0));
   EXPECT_FALSE(IsQuantized(DType::kBF16));
+}
+
+// A tensor of a block type owns whole blocks' bytes (a per-element size would round 34/32 bytes
+// down to nothing and leave the quantiser writing past the buffer).
+TEST(QuantFormats, TensorOfABlockTypeOwnsItsBlocks) {
+  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K}) {
+    const Tensor q = Tensor::Empty(t, Shape{3, 512});
+    EXPECT_EQ(q.view().nbytes(), DTypeBytes(t, 3 * 512)) << DTypeName(t);
+    EXPECT_GE(q.capacity_bytes(), DTypeBytes(t, 3 * 512)) << DTypeName(t);
+  }
 }
 
 TEST(QuantFormats, Q8_0ErrorWithinHalfAStep) {

@@ -243,8 +243,10 @@ std::vector<Param> Params() {
       {"vl2_small", "q8_0", {0.81, 2e-2}},
       // measured: top-1 33/48 = 0.688, mean KL 0.285 (all Q4_0)
       {"vl2_small", "q4_k", {0.58, 0.60}},
-      // measured: top-1 47/48 = 0.979, mean KL 2.1e-3
-      {"vl2_base", "q8_0", {0.90, 7e-3}},
+      // measured: top-1 47/48 = 0.979, mean KL 2.2e-3 with f32 activations (DSVL_ISA=scalar); with
+      // the SIMD kernels' int8 activations 47/48 and mean KL 2.1e-2, almost all of it one step (KL
+      // 0.84) where the MoE gate picks another expert: one such flip in 48 steps is allowed.
+      {"vl2_base", "q8_0", {0.90, 4e-2}},
       // measured: top-1 35/48 = 0.729, mean KL 0.886 (all Q4_0; q_b_proj rows of 48 stay f32)
       {"vl2_base", "q4_k", {0.63, 1.80}},
       // Q4_0 requested directly: the same tensors as q4_k above on these fixtures (measured equal).

@@ -1,9 +1,7 @@
 // The quantised-weight GEMV with AVX-VNNI (the VEX-encoded vpdpbusd of Alder Lake and later Intel
 // client CPUs and Zen 5, which have it without AVX-512) for the AVX2 variant; larger M takes the
-// dequantising GEMM as elsewhere on AVX2. Built with the AVX2 flags (file name) plus AVX-VNNI
-// (pragma below); the AVX2 variant calls it only where CpuHasAvxVnni() says so.
-
-#pragma GCC target("avxvnni")
+// dequantising GEMM as elsewhere on AVX2. Built with the AVX2 flags plus -mavxvnni (both from the
+// file name, CMakeLists.txt); the AVX2 variant calls it only where CpuHasAvxVnni() says so.
 
 #include <cpuid.h>
 

@@ -1,12 +1,11 @@
 // The quantised-weight GEMV and GEMM with AVX512-VNNI dot products (vpdpbusd; int8_dot.h,
-// gemm_quant_vnni_impl.h) for the
-// AVX-512 and AVX512-BF16 variants, on CPUs that have VNNI (Ice Lake, Sapphire Rapids, Zen 4/5; not
-// Skylake-X). Built with the AVX-512 flags (file name) plus VNNI (pragma below); callers check CPUID.
+// gemm_quant_vnni_impl.h) for the AVX-512 and AVX512-BF16 variants, on CPUs that have VNNI (Ice
+// Lake, Sapphire Rapids, Zen 4/5; not Skylake-X). Built with the AVX-512 flags plus -mavx512vnni
+// (both from the file name, CMakeLists.txt); callers check CPUID.
 
 // GCC 12 reports false (maybe-)uninitialized warnings inside its own _mm512_undefined_* helpers.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC target("avx512vnni")
 
 #include "kernels/gemm_quant_vnni_impl.h"
 #include "kernels/gemv_quant_impl.h"

@@ -10,4 +10,6 @@ generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 cmake -B "$BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
 cmake --build "$BUILD_DIR" -j "$JOBS"
-ctest --test-dir "$BUILD_DIR" --output-on-failure --no-tests=error -j "$JOBS"
+exclude=()
+[ -n "${DSVL_CTEST_EXCLUDE:-}" ] && exclude=(-E "$DSVL_CTEST_EXCLUDE")
+ctest --test-dir "$BUILD_DIR" --output-on-failure --no-tests=error -j "$JOBS" "${exclude[@]}"

@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "dsvl 0.1.0");
   dsvl::cli::AddRunCommand(app);
+  dsvl::cli::AddChatCommand(app);
   dsvl::cli::AddBenchCommand(app);
   dsvl::cli::AddInspectCommand(app);
   dsvl::cli::AddTokenizeCommand(app);

@@ -26,5 +26,6 @@ void AddMakeModelCommand(CLI::App& app);
 void AddRunCommand(CLI::App& app);
 void AddBenchCommand(CLI::App& app);
 void AddQuantizeCommand(CLI::App& app);
+void AddServeCommand(CLI::App& app);
 
 }  // namespace dsvl::cli

@@ -65,6 +65,8 @@ void ParseCommon(const json& body, const RequestContext& ctx, ParsedRequest& out
     }
   }
   r.stop = ParseStop(body);
+  // Extension (as llama.cpp's server): generate exactly max_tokens; benchmarks and tests use it.
+  r.ignore_eos = OptBool(body, "ignore_eos").value_or(false);
   out.n = OptInt(body, "n", 1, ctx.max_n).value_or(1);
   out.stream = OptBool(body, "stream").value_or(false);
   if (auto so = body.find("stream_options"); so != body.end() && !so->is_null()) {

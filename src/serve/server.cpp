@@ -77,7 +77,9 @@ void Guarded(httplib::Response& res, Fn&& fn) {
 
 void Server::Impl::Route() {
   http.set_payload_max_length(options.max_body_bytes);
-  http.set_keep_alive_timeout(5);
+  // An idle keep-alive connection holds its thread until this timeout, and Stop() waits for every
+  // thread: a short one keeps shutdown prompt (clients reconnect transparently).
+  http.set_keep_alive_timeout(2);
   // Each connection holds a thread while its request runs: room for every slot, a full queue and
   // a few more for health checks, metrics and refusals.
   const size_t threads = static_cast<size_t>(options.parallel + options.queue + 8);

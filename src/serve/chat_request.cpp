@@ -1,6 +1,8 @@
 #include "serve/chat_request.h"
 
+#include <atomic>
 #include <limits>
+#include <random>
 
 #include "serve/api_error.h"
 #include "serve/image_url.h"
@@ -55,6 +57,10 @@ void ParseCommon(const json& body, const RequestContext& ctx, ParsedRequest& out
   s.repetition_penalty = static_cast<float>(OptNumber(body, "repetition_penalty", 0.01, 10.0).value_or(1.0));
   if (auto seed = OptInt(body, "seed", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max())) {
     s.seed = static_cast<uint64_t>(*seed);
+  } else {
+    // Without a seed every request samples differently (as OpenAI's API does).
+    static std::atomic<uint64_t> counter{std::random_device{}()};
+    s.seed = counter.fetch_add(0x9e3779b97f4a7c15ULL);
   }
   // OpenAI's additive penalties have no exact counterpart in the engine: refuse rather than
   // silently ignore or approximate them.

@@ -192,3 +192,32 @@ TEST_F(ServeApi, HealthModelsMetricsTokenize) {
 
 }  // namespace
 }  // namespace dsvl::serve::test
+
+namespace dsvl::serve::test {
+namespace {
+
+// DeepSeek-VL (v1) takes its own image tag and system prompt through the same endpoint, and its
+// second turn is cached too.
+TEST(ServeVl1, ImageChatAndCachedSecondTurn) {
+  ServerOptions o = TinyOptions();
+  o.model.dir = FixtureDir() + "/v1_siglip/ckpt";
+  Running r = Start(o);
+  json body{{"messages",
+             {{{"role", "user"},
+               {"content", json::array({{{"type", "image_url"}, {"image_url", {{"url", ImageDataUri("D_17x23.png")}}}},
+                                        {{"type", "text"}, {"text", "What is this?"}}})}}}},
+            {"max_tokens", 4},
+            {"temperature", 0}};
+  const Reply a = PostJson(r, "/v1/chat/completions", body);
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_GT(a.j["usage"]["prompt_tokens"].get<int64_t>(), 576);  // one VL1 image is 576 positions
+  body["messages"].push_back({{"role", "assistant"}, {"content", a.j["choices"][0]["message"]["content"]}});
+  body["messages"].push_back({{"role", "user"}, {"content", "More?"}});
+  const Reply b = PostJson(r, "/v1/chat/completions", body);
+  ASSERT_EQ(b.status, 200) << b.body;
+  EXPECT_EQ(b.j["timings"]["images_encoded"], 0);
+  EXPECT_GT(b.j["usage"]["prompt_tokens_details"]["cached_tokens"].get<int64_t>(), 576);
+}
+
+}  // namespace
+}  // namespace dsvl::serve::test

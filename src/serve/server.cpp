@@ -215,6 +215,8 @@ Status Server::Start() {
 
 int Server::port() const { return impl_->bound_port; }
 
+const ModelInfo& Server::model_info() const { return impl_->model->info(); }
+
 Status Server::WaitReady() {
   std::unique_lock<std::mutex> lock(impl_->state_mu);
   impl_->state_cv.wait(lock, [&] { return impl_->load_done; });

@@ -40,6 +40,8 @@ class Server {
   int port() const;
   // Blocks until the model is loaded (its error if loading failed).
   Status WaitReady();
+  // The loaded model's facts (after WaitReady succeeded).
+  const ModelInfo& model_info() const;
   // Graceful stop (idempotent, any thread). Returns when the listener and every handler are done.
   void Stop();
   // Blocks until Stop() has finished.

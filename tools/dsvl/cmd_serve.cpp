@@ -44,7 +44,13 @@ void Serve(ServeFlags& f) {
     server.Stop();
     throw Error(s.code(), s.message());
   }
-  std::fprintf(stderr, "dsvl serve: model loaded; %d slot(s), queue %d\n", f.server.parallel, f.server.queue);
+  const ModelInfo& info = server.model_info();
+  const double kv_mib = static_cast<double>(info.kv_bytes_per_token) * static_cast<double>(info.max_context) *
+                        f.server.parallel / (1 << 20);
+  std::fprintf(stderr,
+               "dsvl serve: model loaded; %d slot(s) x %lld context tokens (KV cache up to %.0f MiB, %s), queue %d\n",
+               f.server.parallel, static_cast<long long>(info.max_context), kv_mib, info.kv_type.c_str(),
+               f.server.queue);
   std::fflush(stderr);
   int sig = 0;
   sigwait(&stop_signals, &sig);

@@ -87,7 +87,9 @@ TEST_F(ServeApi, StreamedChunksMatchTheWholeReply) {
     EXPECT_TRUE(chunk["usage"].is_null());
     ASSERT_EQ(chunk["choices"].size(), 1u);
     const json& c = chunk["choices"][0];
-    if (i == 0) EXPECT_EQ(c["delta"]["role"], "assistant");
+    if (i == 0) {
+      EXPECT_EQ(c["delta"]["role"], "assistant");
+    }
     if (c["delta"].contains("content")) text += c["delta"]["content"].get<std::string>();
     if (!c["finish_reason"].is_null()) {
       ++finishes;

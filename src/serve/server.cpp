@@ -24,7 +24,10 @@ void SendError(httplib::Response& res, const ApiError& e) {
 
 void Server::Impl::RequireReady() const {
   if (stopping) throw ApiError(503, "the server is shutting down", "", "shutting_down");
-  if (!ready) throw ApiError(503, "the model is still loading", "", "loading");
+  if (ready) return;
+  std::lock_guard<std::mutex> lock(state_mu);
+  if (load_done) throw ApiError(503, "the model failed to load: " + load_status.message(), "", "load_failed");
+  throw ApiError(503, "the model is still loading", "", "loading");
 }
 
 void Server::Impl::Load() {

@@ -40,7 +40,7 @@ struct Server::Impl {
   Metrics metrics;
 
   std::atomic<bool> ready{false}, stopping{false}, cancel_all{false};
-  std::mutex state_mu;
+  mutable std::mutex state_mu;
   std::condition_variable state_cv;
   bool load_done = false, stopped = false;
   Status load_status;

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "serve/base64.h"
@@ -155,6 +156,48 @@ TEST(ServeAuth, BearerTokenWhenKeySet) {
   Running r2 = Start(open);
   EXPECT_EQ(PostJson(r2, "/v1/chat/completions", body).status, 200);
   EXPECT_EQ(PostJson(r2, "/v1/chat/completions", body, "anything").status, 200);
+}
+
+}  // namespace
+}  // namespace dsvl::serve::test
+
+namespace dsvl::serve::test {
+namespace {
+
+// A checkpoint that fails to load: the port still answers, /health says why (500), and the API
+// endpoints give 503 instead of touching a missing model.
+TEST(ServeLoad, FailedLoadIsReportedNotCrashed) {
+  ServerOptions o = TinyOptions();
+  o.model.dir = FixtureDir() + "/no_such_checkpoint";
+  Server server(o);
+  ASSERT_TRUE(server.Start().ok());
+  EXPECT_FALSE(server.WaitReady().ok());
+  Running r;
+  r.port = server.port();
+  const Reply h = Get(r, "/health");
+  EXPECT_EQ(h.status, 500) << h.body;
+  EXPECT_EQ(h.j["status"], "error");
+  ExpectError(PostJson(r, "/v1/chat/completions", UserContent("hi")), 503, "load_failed", "chat");
+  ExpectError(PostJson(r, "/tokenize", {{"content", "hi"}}), 503, "load_failed", "tokenize");
+  EXPECT_EQ(Get(r, "/metrics").status, 200);
+}
+
+// Bytes that are not HTTP, or HTTP with absurd headers, get an error or a closed connection, and
+// the server keeps answering.
+TEST(ServeLoad, GarbageOnTheSocket) {
+  Running r = Start(TinyOptions());
+  const std::vector<std::string> junks = {std::string("\x00\xff\x13garbage\r\n\r\n", 15), "GET / HTTP/9.9\r\n\r\n",
+                                 "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+                                 "POST /v1/chat/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                                 "GET /health HTTP/1.1\r\nX: " + std::string(100000, 'a') + "\r\n\r\n"};
+  for (const std::string& junk : junks) {
+    RawClient c(r.port);
+    ::send(c.fd(), junk.data(), junk.size(), MSG_NOSIGNAL);
+    const std::string reply = c.ReadSome(1, 5000);
+    EXPECT_TRUE(reply.empty() || reply.rfind("HTTP/1.1 4", 0) == 0) << reply.substr(0, 200);
+  }
+  EXPECT_EQ(Get(r, "/health").status, 200);
+  EXPECT_EQ(PostJson(r, "/v1/chat/completions", UserContent("still here")).status, 200);
 }
 
 }  // namespace

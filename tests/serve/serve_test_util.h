@@ -55,6 +55,7 @@ class RawClient {
   bool Send(const std::string& path, const std::string& body);
   std::string ReadSome(size_t at_least, int timeout_ms);  // returns what arrived
   void Close();
+  int fd() const { return fd_; }
 
  private:
   int fd_ = -1;

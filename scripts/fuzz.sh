@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
 all=(safetensors_header safetensors_index image_decode tokenizer_load tokenizer_encode model_config
-     prompt_builder grounding)
+     prompt_builder grounding chat_request)
 harnesses=("$@")
 [ ${#harnesses[@]} -gt 0 ] || harnesses=("${all[@]}")
 

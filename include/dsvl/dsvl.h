@@ -123,6 +123,11 @@ struct SamplingParams {
 struct GenerateRequest {
   // Either chat messages (appended to the session's history) ...
   std::vector<Message> messages;
+  // ... or, with replace_history, the whole conversation: the session's history is replaced by
+  // `messages` (plus the answer) instead of extended. The KV cache is kept, so the longest common
+  // token prefix with what the session computed before is still reused: a stateless client (the
+  // OpenAI API) that resends the history with its images every turn recomputes only the new part.
+  bool replace_history = false;
   std::string system;               // VL1: replaces the default system prompt; VL2: optional system text
   bool use_default_system = true;   // VL1: use the official system prompt when `system` is empty
   // ... or an already formatted prompt as token ids (the session history is not used; no BOS is
@@ -136,6 +141,9 @@ struct GenerateRequest {
   std::vector<std::string> stop;    // extra stop strings
   bool default_stops = true;        // EOS id and the template's stop string ("User:")
   bool ignore_eos = false;          // generate exactly max_new_tokens (benchmarks, tests)
+  // Fail with kLimitExceeded when prompt + max_new_tokens exceed the context, instead of ending the
+  // answer early with finish reason "length" (a server refusing an impossible max_tokens).
+  bool strict_context = false;
   int64_t logprobs = 0;             // top-k log-probabilities per step (0: none)
   int64_t prefill_chunk = 0;        // prompt tokens per forward pass (0: default 512)
   bool parse_grounding = true;      // fill GenerateResult::boxes from <|ref|>/<|det|> output
@@ -177,6 +185,7 @@ struct GenerateResult {
   std::vector<StepLogprobs> logprobs;
   int64_t prompt_tokens = 0;        // after image expansion
   int64_t cached_tokens = 0;        // prompt tokens reused from the session's KV cache
+  int64_t images_encoded = 0;       // images run through the vision tower (the rest came from caches)
   FinishReason finish_reason = FinishReason::kLength;
   Timings timings;
   std::vector<Box> boxes;
@@ -210,8 +219,9 @@ class Session {
  public:
   static Status Create(std::shared_ptr<Model> model, std::unique_ptr<Session>* out);
   ~Session();
-  // Runs one request. With messages, they and the answer are appended to the history (the KV cache
-  // is reused for the common prefix). A failed request leaves the history unchanged.
+  // Runs one request. With messages, they and the answer are appended to the history (or replace
+  // it: GenerateRequest::replace_history); either way the KV cache is reused for the longest common
+  // prefix, images matched by content. A failed request leaves the history unchanged.
   Status Generate(const GenerateRequest& request, GenerateResult* result, const TokenCallback& on_token = {});
   // Forgets the history and the cache.
   void Reset();

@@ -13,6 +13,7 @@
 #include "model/draw_boxes.h"
 #include "model/generator.h"
 #include "model/grounding.h"
+#include "model/image_hash.h"
 #include "model/quantize.h"
 
 namespace dsvl {
@@ -182,7 +183,7 @@ PreparedPrompt SessionImpl::Prepare(const GenerateRequest& request, std::vector<
   // Images are decoded (and kept with the history) before the prompt is measured: bound their
   // number first, so a request with thousands of images is refused before any is decoded.
   int64_t images = static_cast<int64_t>(request.images.size());
-  if (!by_ids) images += static_cast<int64_t>(history_images_.size());
+  if (!by_ids && !request.replace_history) images += static_cast<int64_t>(history_images_.size());
   for (const Message& msg : request.messages) images += static_cast<int64_t>(msg.images.size());
   if (images > m_.limits().max_images) {
     Throw(ErrorCode::kLimitExceeded,
@@ -194,7 +195,9 @@ PreparedPrompt SessionImpl::Prepare(const GenerateRequest& request, std::vector<
   std::vector<int64_t> ids;
   auto add_images = [&](const std::vector<ImageInput>& inputs) {
     for (const ImageInput& in : inputs) {
-      p.images.push_back({std::make_shared<const RgbImage>(DecodeImageInput(in, m_.limits())), next_serial_++});
+      auto image = std::make_shared<const RgbImage>(DecodeImageInput(in, m_.limits()));
+      const int64_t hash = ImageContentHash(*image);
+      p.images.push_back({std::move(image), hash});
     }
   };
   if (by_ids) {
@@ -214,8 +217,11 @@ PreparedPrompt SessionImpl::Prepare(const GenerateRequest& request, std::vector<
     if (!request.images.empty()) {
       Throw(ErrorCode::kInvalidArgument, "request: with messages, attach images to the messages");
     }
-    std::vector<ChatMessage> conversation = history_chat_;
-    p.images = history_images_;
+    std::vector<ChatMessage> conversation;
+    if (!request.replace_history) {
+      conversation = history_chat_;
+      p.images = history_images_;
+    }
     for (const Message& msg : request.messages) {
       ChatMessage cm;
       cm.role = ParseChatRole(msg.role);
@@ -238,14 +244,15 @@ PreparedPrompt SessionImpl::Prepare(const GenerateRequest& request, std::vector<
   const int64_t image_id = n_images > 0 || m_.info().image_token_id >= 0 ? m_.image_token_id() : -1;
   p.expanded = ExpandImageTokens(ids, image_id, per_image);
 
-  // Keys: text positions by id; image positions by (image serial, tiling) so a cached position is
-  // reused only for the same image embedded the same way. VL2 tiles only when <= 2 images.
+  // Keys: text positions by id; image positions by (image content hash, tiling) so a cached
+  // position is reused only for the same pixels embedded the same way. VL2 tiles only when <= 2
+  // images.
   const int64_t tiled = config.family == ModelFamily::kDeepSeekVL2 && n_images <= 2 ? 1 : 0;
   p.keys = p.expanded.ids;
   for (size_t i = 0; i < p.expanded.spans.size(); ++i) {
     const ImageSpan& s = p.expanded.spans[i];
     std::fill(p.keys.begin() + s.start, p.keys.begin() + s.start + s.length,
-              -1 - (p.images[i].serial * 2 + tiled));
+              -1 - (p.images[i].hash * 2 + tiled));
   }
   // The official VL2 script hands the prompt ids to generate(), so its repetition penalty also
   // covers them; VL1 generates from embeddings only.
@@ -256,9 +263,10 @@ PreparedPrompt SessionImpl::Prepare(const GenerateRequest& request, std::vector<
 const Tensor& SessionImpl::ImageRows(const ConversationImage& img, int64_t images_in_conversation,
                                      double* encode_ms) {
   const bool tiled = m_.config().family == ModelFamily::kDeepSeekVL2 && images_in_conversation <= 2;
-  const int64_t key = img.serial * 2 + (tiled ? 1 : 0);
+  const int64_t key = img.hash * 2 + (tiled ? 1 : 0);
   auto it = embedding_cache_.find(key);
   if (it != embedding_cache_.end()) return it->second;
+  ++images_encoded_;
   const auto start = Clock::now();
   kernels::ScopedBf16Activations precision(m_.vision_bf16_activations());
   ImageEmbedding e = m_.embedder().Embed(m_.pool(), *img.image, images_in_conversation);
@@ -338,6 +346,13 @@ void SessionImpl::Generate(const GenerateRequest& request, GenerateResult& resul
   const int64_t total = static_cast<int64_t>(p.expanded.ids.size());
   result.prompt_tokens = total;
   if (total == 0) Throw(ErrorCode::kInvalidArgument, "request: the prompt is empty");
+  if (request.strict_context && total + request.max_new_tokens > m_.info().max_context) {
+    Throw(ErrorCode::kLimitExceeded,
+          ErrorContext{"request", "prompt tokens + max_new_tokens",
+                       "<= " + std::to_string(m_.info().max_context) + " (context size)",
+                       std::to_string(total) + " + " + std::to_string(request.max_new_tokens), ""});
+  }
+  const int64_t encoded_before = images_encoded_;
 
   std::lock_guard<std::mutex> lock(m_.mu());
   LanguageModel& lm = m_.lm();
@@ -375,6 +390,7 @@ void SessionImpl::Generate(const GenerateRequest& request, GenerateResult& resul
   }
   cache_keys_ = p.keys;
   result.timings.image_encode_ms = encode_ms;
+  result.images_encoded = images_encoded_ - encoded_before;
   result.timings.prefill_ms = MsSince(prefill_start) - encode_ms;
   if (result.timings.prefill_ms > 0) {
     result.timings.prefill_tok_s = static_cast<double>(total - reuse) / (result.timings.prefill_ms / 1000.0);
@@ -429,6 +445,7 @@ void SessionImpl::Generate(const GenerateRequest& request, GenerateResult& resul
     // Commit the turn: the new messages, their images and the answer become history.
     history_chat_ = std::move(conversation);
     history_images_ = p.images;
+    if (request.replace_history) history_.clear();
     history_.insert(history_.end(), request.messages.begin(), request.messages.end());
     ChatMessage answer;
     answer.role = ChatRole::kAssistant;
@@ -438,9 +455,9 @@ void SessionImpl::Generate(const GenerateRequest& request, GenerateResult& resul
   }
   // Embeddings are kept only for images still in the history.
   for (auto it = embedding_cache_.begin(); it != embedding_cache_.end();) {
-    const int64_t serial = it->first / 2;
+    const int64_t hash = it->first / 2;
     const bool keep = std::any_of(history_images_.begin(), history_images_.end(),
-                                  [serial](const ConversationImage& c) { return c.serial == serial; });
+                                  [hash](const ConversationImage& c) { return c.hash == hash; });
     it = keep ? std::next(it) : embedding_cache_.erase(it);
   }
 }

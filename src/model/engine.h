@@ -55,11 +55,12 @@ class ModelImpl {
   InputLimits limits_;
 };
 
-// An image of the conversation: pixels plus a session-unique serial that keys cached embeddings
-// and KV-cache positions.
+// An image of the conversation: pixels plus a hash of their content (ImageContentHash) that keys
+// cached embeddings and KV-cache positions, so the same image sent again in a later request (a
+// stateless client resending its history) matches what the session already computed.
 struct ConversationImage {
   std::shared_ptr<const RgbImage> image;
-  int64_t serial = 0;
+  int64_t hash = 0;
 };
 
 // The prompt ready for the language model.
@@ -99,8 +100,10 @@ class SessionImpl {
   std::vector<Message> history_;                 // public form, returned by history()
   std::vector<ChatMessage> history_chat_;        // the same turns for the prompt builder
   std::vector<ConversationImage> history_images_;
-  int64_t next_serial_ = 0;
-  std::map<int64_t, Tensor> embedding_cache_;  // key (serial * 2 + tiled) -> f32 rows [n, hidden]
+  // key (hash * 2 + tiled) -> f32 rows [n, hidden]. Bounded: only images of the history are kept
+  // (at most InputLimits::max_images), pruned after every request.
+  std::map<int64_t, Tensor> embedding_cache_;
+  int64_t images_encoded_ = 0;  // ImageRows calls that ran the vision tower (GenerateResult::images_encoded)
 };
 
 }  // namespace dsvl

@@ -27,5 +27,6 @@ void AddRunCommand(CLI::App& app);
 void AddBenchCommand(CLI::App& app);
 void AddQuantizeCommand(CLI::App& app);
 void AddChatCommand(CLI::App& app);
+void AddServeCommand(CLI::App& app);
 
 }  // namespace dsvl::cli

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   dsvl::cli::AddTokenizeCommand(app);
   dsvl::cli::AddMakeModelCommand(app);
   dsvl::cli::AddQuantizeCommand(app);
+  dsvl::cli::AddServeCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -45,7 +45,19 @@ void LinearBatch::Add(const float* x, int64_t M, int64_t K, const TensorView& w,
 void LinearBatch::AddRows(const float* x, std::span<const RowRange> seqs, int64_t K, const TensorView& w, float* y,
                           int64_t ldx, int64_t ldy) {
   const int64_t sx = ldx ? ldx : K, sy = ldy ? ldy : w.rows();
-  for (const RowRange& r : seqs) Add(x + r.begin * sx, r.count, K, w, y + r.begin * sy, ldx, ldy);
+  // Adjacent small ranges (decode rows, short chunks) share a call of up to kRowInvariantMaxM rows:
+  // such a call gives each row what a call over its own range gives (kernels::Linear's guarantee).
+  // A larger range runs alone, as it would alone (the GEMM's order depends on its M).
+  constexpr int64_t kMaxM = kernels::kRowInvariantMaxM;
+  for (size_t i = 0; i < seqs.size();) {
+    int64_t begin = seqs[i].begin, count = seqs[i].count;
+    size_t j = i + 1;
+    if (count <= kMaxM)
+      while (j < seqs.size() && seqs[j].begin == begin + count && seqs[j].count <= kMaxM && count + seqs[j].count <= kMaxM)
+        count += seqs[j++].count;
+    Add(x + begin * sx, count, K, w, y + begin * sy, ldx, ldy);
+    i = j;
+  }
 }
 
 namespace {

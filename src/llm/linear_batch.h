@@ -7,12 +7,14 @@
 // kernel computes it, so the results equal the separate calls. Only GEMV-sized calls (M <= 4) are
 // sliced; larger ones run as plain kernels::Linear calls, whose GEMM already splits well.
 //
-// Batched decoding of several sequences (AddRows) queues one call per sequence on the same weight,
-// each with that sequence's own row count, so every row gets exactly the arithmetic it gets when its
-// sequence runs alone (the kernels' summation order depends on M: the M=1 GEMV uses two FMA chains,
-// M=2..4 one, larger M the blocked GEMM). Consecutive small calls on the same weight share their
-// slices: a task runs every one of them on its slice of weight rows (~256 KiB, L2-resident) before
-// moving on, so the weight is streamed from memory once per Run for all sequences.
+// Batched decoding of several sequences (AddRows) must give each sequence's rows bitwise what they
+// get alone, and the kernels' summation order depends on M only beyond kernels::kRowInvariantMaxM
+// (up to 4 rows, the GEMV does the same arithmetic per output whatever M; larger M runs the
+// blocked GEMM). So adjacent small ranges (decode rows) share calls of up to 4 rows, and a larger
+// range (a prefill chunk) gets a call of its own, exactly as when its sequence runs alone.
+// Consecutive small calls on the same weight share its slices: a task runs every one of them on
+// its slice of weight rows (~256 KiB, L2-resident) before moving on, so the weight is streamed from
+// memory once per Run for all sequences.
 #pragma once
 
 #include <cstdint>
@@ -38,8 +40,9 @@ class LinearBatch {
   // Queues y[M, N] = x[M, K] · w[N, K]ᵀ (no bias); ldx / ldy as kernels::Linear (0 = packed).
   // Pointers must stay valid until Run.
   void Add(const float* x, int64_t M, int64_t K, const TensorView& w, float* y, int64_t ldx = 0, int64_t ldy = 0);
-  // Queues the same product for every range of stacked rows as its own call (M = range.count), so
-  // each sequence's rows come out bitwise as a call over that sequence alone would give them.
+  // Queues the same product for every range of stacked rows (adjacent ranges of <= 4 rows merged
+  // into calls of <= 4 rows), so each sequence's rows come out bitwise as a call over that
+  // sequence alone would give them.
   void AddRows(const float* x, std::span<const RowRange> seqs, int64_t K, const TensorView& w, float* y,
                int64_t ldx = 0, int64_t ldy = 0);
 

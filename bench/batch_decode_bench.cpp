@@ -16,8 +16,10 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <unistd.h>
@@ -31,6 +33,7 @@
 #include "llm/linear_batch.h"
 #include "model/make_model.h"
 #include "model/model_config.h"
+#include "runtime/step_scheduler.h"
 
 namespace dsvl {
 namespace {
@@ -106,6 +109,44 @@ void BM_ForwardBatchDecode(benchmark::State& state) {
   state.counters["threads"] = static_cast<double>(m.pool->size());
 }
 BENCHMARK(BM_ForwardBatchDecode)->Arg(1)->Arg(2)->Arg(4)->Arg(8)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// The same decode steps through the model's step loop: K caller threads, each submitting one
+// decode row per token to a StepScheduler and waiting for it (as concurrent Sessions do). K = 1
+// against BM_ForwardBatchDecode/1 is the cost of the hand-off to the step thread; larger K shows
+// how much the loop batches callers that are not synchronised with each other.
+void BM_SchedulerDecode(benchmark::State& state) {
+  Loaded& m = Model();
+  LanguageModel& lm = *m.lm;
+  const int64_t K = state.range(0), H = lm.config().hidden_size, V = lm.config().vocab_size, kTokens = 16;
+  std::mutex model_mu;
+  StepScheduler sched(lm, *m.pool, model_mu);
+  std::vector<std::unique_ptr<KvCache>> caches;
+  std::vector<float> prompt(static_cast<size_t>(kContext * H));
+  std::vector<int64_t> ids(static_cast<size_t>(kContext), 1);
+  lm.Embed(ids.data(), kContext, prompt.data());
+  for (int64_t i = 0; i < K; ++i) {
+    caches.push_back(lm.NewCache(kContext + kTokens));
+    sched.Forward(*caches.back(), prompt.data(), kContext, nullptr);
+  }
+  for (auto _ : state) {
+    std::vector<std::thread> threads;
+    for (int64_t i = 0; i < K; ++i)
+      threads.emplace_back([&, i] {
+        std::vector<float> row(static_cast<size_t>(H)), logits(static_cast<size_t>(V));
+        const int64_t id = 1 + i;
+        lm.Embed(&id, 1, row.data());
+        for (int64_t t = 0; t < kTokens; ++t) sched.Forward(*caches[static_cast<size_t>(i)], row.data(), 1, logits.data());
+      });
+    for (std::thread& t : threads) t.join();
+    state.PauseTiming();
+    for (auto& c : caches) c->Truncate(kContext);
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations() * K * kTokens);
+  const StepScheduler::Stats st = sched.stats();
+  state.counters["rows_per_step"] = static_cast<double>(st.rows - K * kContext) / static_cast<double>(st.steps - K);
+}
+BENCHMARK(BM_SchedulerDecode)->Arg(1)->Arg(2)->Arg(4)->Arg(8)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 void BM_LinearRows(benchmark::State& state) {
   const int64_t rows = state.range(0), mode = state.range(1), N = 4096, Kin = 2048;

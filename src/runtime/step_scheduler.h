@@ -15,7 +15,6 @@
 
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -71,7 +70,7 @@ class StepScheduler {
 
   mutable std::mutex mu_;  // guards queue_, stop_, stats_ and every Request's done / error
   std::condition_variable work_cv_, done_cv_;
-  std::deque<Request*> queue_;
+  std::vector<Request*> queue_;  // FIFO; a vector so that steady decoding allocates nothing
   bool stop_ = false;
   Stats stats_;
   // The step thread's own (reused) tables.

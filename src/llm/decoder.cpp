@@ -144,18 +144,20 @@ void Decoder::Forward(ThreadPool& pool, KvCache& cache, const ForwardRequest& re
 }
 
 void Decoder::ForwardBatch(ThreadPool& pool, std::span<const SequenceBatchItem> items) {
-  // Everything is checked before any cache row is written.
+  // Everything is checked before any cache row is written (names are built only to throw: this
+  // runs every decode step).
+  auto what = [](size_t i) { return "SequenceBatchItem " + std::to_string(i); };
   for (size_t i = 0; i < items.size(); ++i) {
     const SequenceBatchItem& it = items[i];
-    const std::string what = "SequenceBatchItem " + std::to_string(i);
-    if (!it.cache) Throw(ErrorCode::kInvalidArgument, ErrorContext{what, "cache", "a KV cache", "null", ""});
+    if (!it.cache) Throw(ErrorCode::kInvalidArgument, ErrorContext{what(i), "cache", "a KV cache", "null", ""});
     if (it.n <= 0 || !it.embeds)
-      Throw(ErrorCode::kInvalidArgument, ErrorContext{what, "n / embeds", "n >= 1 with embeds", std::to_string(it.n), ""});
+      Throw(ErrorCode::kInvalidArgument,
+            ErrorContext{what(i), "n / embeds", "n >= 1 with embeds", std::to_string(it.n), ""});
     CheckCache(*it.cache, it.n);
     for (size_t j = 0; j < i; ++j)
       if (items[j].cache == it.cache)
-        Throw(ErrorCode::kInvalidArgument,
-              ErrorContext{what, "cache", "a cache no other item of the batch uses", "same as item " + std::to_string(j), ""});
+        Throw(ErrorCode::kInvalidArgument, ErrorContext{what(i), "cache", "a cache no other item of the batch uses",
+                                                        "same as item " + std::to_string(j), ""});
   }
   if (items.empty()) return;
   const int64_t H = config_.hidden_size;

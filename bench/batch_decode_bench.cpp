@@ -132,6 +132,7 @@ void BM_SchedulerDecode(benchmark::State& state) {
     std::vector<std::thread> threads;
     for (int64_t i = 0; i < K; ++i)
       threads.emplace_back([&, i] {
+        const StepScheduler::Active running(sched);  // as a Session's decode loop
         std::vector<float> row(static_cast<size_t>(H)), logits(static_cast<size_t>(V));
         const int64_t id = 1 + i;
         lm.Embed(&id, 1, row.data());

@@ -397,6 +397,7 @@ void SessionImpl::Generate(const GenerateRequest& request, GenerateResult& resul
     // Decode rows go through the step loop (batched with the other sessions' rows); sampling and
     // on_token run here, on the caller's thread.
     StepScheduler& steps = m_.scheduler();
+    const StepScheduler::Active running(steps);  // steps wait briefly for this session's rows
     out = dsvl::Generate(lm, m_.pool(), *cache_, m_.tokenizer(), gc, logits, on_token,
                          [&steps](KvCache& cache, const float* embed, float* next_logits) {
                            steps.Forward(cache, embed, 1, next_logits);

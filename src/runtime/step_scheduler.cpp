@@ -39,6 +39,19 @@ void StepScheduler::Forward(KvCache& cache, const float* embeds, int64_t n, floa
   if (r.error) std::rethrow_exception(r.error);
 }
 
+StepScheduler::Active::Active(StepScheduler& s) : s_(s) {
+  std::lock_guard<std::mutex> lk(s_.mu_);
+  ++s_.active_;
+}
+
+StepScheduler::Active::~Active() {
+  {
+    std::lock_guard<std::mutex> lk(s_.mu_);
+    --s_.active_;
+  }
+  s_.work_cv_.notify_one();  // a step may be waiting for this sequence's pass
+}
+
 StepScheduler::Stats StepScheduler::stats() const {
   std::lock_guard<std::mutex> lk(mu_);
   return stats_;
@@ -55,6 +68,9 @@ void StepScheduler::Loop() {
       std::unique_lock<std::mutex> lk(mu_);
       work_cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stop_ with nothing left
+      // Give the other running sequences' callers a moment to queue their next pass.
+      work_cv_.wait_for(lk, options_.gather_wait,
+                        [&] { return stop_ || static_cast<int64_t>(queue_.size()) >= active_; });
     }
     {
       // The model first, then the queue: while someone else holds the model (image encoding),

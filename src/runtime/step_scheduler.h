@@ -13,6 +13,7 @@
 // pool or scratch (image encoding) takes the same mutex, and is thereby serialised with the steps.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -29,6 +30,10 @@ struct StepSchedulerOptions {
   // Prefill rows per step beside the decode rows. A chunk is never split (its rows' results would
   // change with the split), so a step with any prefill takes at least the first queued chunk.
   int64_t max_prefill_rows = 512;
+  // With sequences registered as active (StepScheduler::Active), a step waits up to this long for
+  // each of them to queue its next pass (its caller is sampling or streaming), so that a step
+  // carries a decode row of every running sequence instead of whichever came first.
+  std::chrono::microseconds gather_wait{1000};
 };
 
 class StepScheduler {
@@ -44,6 +49,19 @@ class StepScheduler {
   // must have at most one pass in flight (one caller per sequence). Not callable from the step
   // thread (a callback of another caller never runs there).
   void Forward(KvCache& cache, const float* embeds, int64_t n, float* logits_out, float* hidden_out = nullptr);
+
+  // Marks a sequence as running for its lifetime (a session from its first pass to its last):
+  // steps wait briefly for the passes of running sequences (see gather_wait).
+  class Active {
+   public:
+    explicit Active(StepScheduler& s);
+    ~Active();
+    Active(const Active&) = delete;
+    Active& operator=(const Active&) = delete;
+
+   private:
+    StepScheduler& s_;
+  };
 
   struct Stats {
     int64_t steps = 0;      // ForwardBatch passes run
@@ -72,6 +90,7 @@ class StepScheduler {
   std::condition_variable work_cv_, done_cv_;
   std::vector<Request*> queue_;  // FIFO; a vector so that steady decoding allocates nothing
   bool stop_ = false;
+  int64_t active_ = 0;  // registered running sequences
   Stats stats_;
   // The step thread's own (reused) tables.
   std::vector<Request*> batch_;

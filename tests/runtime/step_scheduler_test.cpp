@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -179,6 +180,39 @@ TEST_P(StepSchedulerTest, PrefillRowsPerStepAreBounded) {
   EXPECT_EQ(st.steps, 2);
   EXPECT_EQ(st.max_items, 3);
   EXPECT_EQ(st.rows, 12);
+}
+
+// With every sequence registered as running, each step waits for all of their passes: four
+// sequences of 3 prompt rows and 5 decode rows take exactly 6 steps of 4 items (a long gather
+// wait makes this independent of thread timing), and still get what they get alone.
+TEST_P(StepSchedulerTest, RunningSequencesShareEveryStep) {
+  Built b = Build(Config(), "schedgather" + std::to_string(GetParam()));
+  LanguageModel& lm = *b.lm;
+  const int64_t K = 4, kNew = 6, kPrompt = 3;
+  std::mutex model_mu;
+  StepSchedulerOptions o;
+  o.gather_wait = std::chrono::seconds(30);
+  StepScheduler sched(lm, pool_, model_mu, o);
+  std::vector<std::vector<float>> prompts;
+  std::vector<std::optional<StepScheduler::Active>> running(K);
+  for (int64_t i = 0; i < K; ++i) {
+    prompts.push_back(Embeds(lm, kPrompt, 90 + static_cast<uint32_t>(i)));
+    running[static_cast<size_t>(i)].emplace(sched);
+  }
+  std::vector<test::GreedyRun> got(K);
+  std::vector<std::thread> threads;
+  for (int64_t i = 0; i < K; ++i)
+    threads.emplace_back([&, i] {
+      got[static_cast<size_t>(i)] = GreedyThroughScheduler(sched, lm, prompts[static_cast<size_t>(i)], kNew, kPrompt);
+      running[static_cast<size_t>(i)].reset();
+    });
+  for (std::thread& t : threads) t.join();
+  const StepScheduler::Stats st = sched.stats();
+  EXPECT_EQ(st.steps, kNew);  // the prompt step, then kNew - 1 decode steps
+  EXPECT_EQ(st.max_items, K);
+  EXPECT_EQ(st.rows, K * (kPrompt + kNew - 1));
+  for (int64_t i = 0; i < K; ++i)
+    EXPECT_EQ(got[static_cast<size_t>(i)].ids, test::GreedyAlone(pool_, lm, {prompts[static_cast<size_t>(i)], 0}, kNew, kPrompt).ids);
 }
 
 TEST_P(StepSchedulerTest, RejectsEmptyPasses) {

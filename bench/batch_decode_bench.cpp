@@ -5,7 +5,8 @@
 // DSVL_BENCH_ARCH (default deepseek-vl2-tiny) is generated into a temp dir (weights fit in cache, so
 // it shows overheads, not memory-bound speed).
 //
-// BM_LinearRows: one product with `rows` decode rows through a [4096, 2048] bf16 weight, as
+// BM_LinearRows: one product with `rows` decode rows through a [8192, 4096] bf16 weight (64 MiB,
+// more than a typical L3, so streamed from memory like a real layer's weights), as
 // ForwardBatch queues it (stacked:0, LinearBatch::AddRows: one-row ranges merged into calls of <= 4
 // rows, bitwise equal to one-row calls) vs one kernels::Linear call over all rows (stacked:1; for 8
 // rows that is the blocked GEMM, whose rows are not bitwise those of one-row calls). The largest
@@ -150,14 +151,14 @@ void BM_SchedulerDecode(benchmark::State& state) {
 BENCHMARK(BM_SchedulerDecode)->Arg(1)->Arg(2)->Arg(4)->Arg(8)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 void BM_LinearRows(benchmark::State& state) {
-  const int64_t rows = state.range(0), mode = state.range(1), N = 4096, Kin = 2048;
+  const int64_t rows = state.range(0), mode = state.range(1), N = 8192, Kin = 4096;
   static ThreadPool pool(Threads());
   static const Tensor w = [] {
-    Tensor t = Tensor::Empty(DType::kBF16, Shape{4096, 2048});
+    Tensor t = Tensor::Empty(DType::kBF16, Shape{8192, 4096});
     std::mt19937 rng(3);
     std::normal_distribution<float> nd(0.0f, 0.02f);
     auto* p = static_cast<uint16_t*>(t.view().data);
-    for (int64_t i = 0; i < 4096 * 2048; ++i) p[i] = F32ToBf16(nd(rng));
+    for (int64_t i = 0; i < 8192 * 4096; ++i) p[i] = F32ToBf16(nd(rng));
     return t;
   }();
   std::mt19937 rng(5);

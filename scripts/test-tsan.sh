@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the tests of the code that runs on several threads (the thread pool with its error paths,
-# the shared tokenizer cache) with ThreadSanitizer and runs them; any data-race report fails the run.
+# the shared tokenizer cache, the per-model step loop that batches passes from several threads)
+# with ThreadSanitizer and runs them; any data-race report fails the run.
 # The model-level tests are left to the ASan+UBSan build: under TSan they take too long for CI, and
 # every thread they use goes through the pool tested here.
 set -euo pipefail
@@ -11,5 +12,5 @@ generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 cmake -B "$BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDSVL_SANITIZE_THREAD=ON \
   -DDSVL_BUILD_BENCH=OFF "$@"
-cmake --build "$BUILD_DIR" -j "${JOBS:-$(nproc)}" --target core_tests text_tests
-ctest --test-dir "$BUILD_DIR" --output-on-failure --no-tests=error -j "${JOBS:-$(nproc)}" -L '^(core|text)$'
+cmake --build "$BUILD_DIR" -j "${JOBS:-$(nproc)}" --target core_tests text_tests runtime_tests
+ctest --test-dir "$BUILD_DIR" --output-on-failure --no-tests=error -j "${JOBS:-$(nproc)}" -L '^(core|text|runtime)$'

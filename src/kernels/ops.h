@@ -23,6 +23,11 @@ namespace dsvl::kernels {
 // on CPUs without VNNI, the scalar variant) keep x in f32 (as ref::Linear). See simd.h.
 void Linear(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& w,
             const TensorView* bias, float* y, int64_t ldx = 0, int64_t ldy = 0);
+// Calls with M <= kRowInvariantMaxM give every row bitwise what a one-row call on that row gives
+// (every variant and weight type: the decode GEMVs do the same arithmetic per output whatever M),
+// so rows of different sequences can share a call (batched decoding). Larger M (the blocked GEMM)
+// sums in another order.
+constexpr int64_t kRowInvariantMaxM = 4;
 
 // Plain f32 GEMM with strides: C[M,N] = alpha · A[M,K] · B[N,K]ᵀ (+ beta·C).
 void GemmNT(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,

@@ -19,8 +19,9 @@ class MhaAttention final : public AttentionBlock {
   MhaAttention(const LlmConfig& config, const WeightStore& weights, const std::string& prefix);
 
   static int64_t CacheWidth(const LlmConfig& c) { return 2 * c.num_kv_heads * c.head_dim; }
-  void Forward(ThreadPool& pool, const float* xn, int64_t T, int64_t pos0, const RopeRows& rope,
-               const KvLayer& cache, float* out, Workspace& ws) const override;
+  void ForwardBatch(ThreadPool& pool, const float* xn, std::span<const RowRange> seqs,
+                    std::span<const SeqCache> caches, const RopeRows& rope, float* out,
+                    Workspace& ws) const override;
 
  private:
   int64_t hidden_, heads_, kv_heads_, head_dim_;

@@ -59,52 +59,66 @@ MlaAttention::MlaAttention(const LlmConfig& c, const WeightStore& weights, const
     }
 }
 
-void MlaAttention::Forward(ThreadPool& pool, const float* xn, int64_t T, int64_t pos0, const RopeRows& rope,
-                           const KvLayer& cache, float* out, Workspace& ws) const {
-  const int64_t qd = nope_ + rope_, qw = heads_ * qd;
+void MlaAttention::ForwardBatch(ThreadPool& pool, const float* xn, std::span<const RowRange> seqs,
+                                std::span<const SeqCache> caches, const RopeRows& rope, float* out,
+                                Workspace& ws) const {
+  const int64_t qd = nope_ + rope_, qw = heads_ * qd, T = TotalRows(seqs), half = rope_ / 2;
   const int64_t width = kv_lora_ + rope_;  // cache row and absorbed query head: [latent | rope]
+  const int64_t aw = heads_ * width;       // absorbed query row
   int s = Workspace::kBlock;
   float* q = ws.F32(s++, T * qw);
-  float* q_abs = ws.F32(s++, T * heads_ * width);
+  float* q_abs = ws.F32(s++, T * aw);
   float* ctx = ws.F32(s++, T * heads_ * kv_lora_);
   float* v_out = ws.F32(s++, T * heads_ * v_dim_);
   float* kv_latent = ws.F32(s++, T * kv_lora_);
   float* q_latent = q_lora_ > 0 ? ws.F32(s++, T * q_lora_) : nullptr;
-  // This chunk's cache rows (staged in f32 for a half-precision cache).
-  float* rows = cache.WriteRows(pos0, cache.in_place() ? nullptr : ws.F32(s++, T * width));
+  // f32 staging for the new cache rows of half-precision caches, at each sequence's stacked rows.
+  bool staged = false;
+  for (const SeqCache& c : caches) staged |= !c.layer.in_place();
+  float* staging = staged ? ws.F32(s++, T * width) : nullptr;
+  auto rows_of = [&](size_t i) {
+    return caches[i].layer.WriteRows(caches[i].pos0, staging ? staging + seqs[i].begin * width : nullptr);
+  };
 
   // Everything that reads xn as one parallel region: the query's first projection, the latent
-  // and k_pe (straight into this chunk's cache rows).
+  // and k_pe (straight into each sequence's new cache rows).
   LinearBatch& batch = ws.linears();
   if (q_lora_ > 0)
-    batch.Add(xn, T, hidden_, q_a_proj_, q_latent);
+    batch.AddRows(xn, seqs, hidden_, q_a_proj_, q_latent);
   else
-    batch.Add(xn, T, hidden_, q_proj_, q);
-  batch.Add(xn, T, hidden_, kv_a_ckv_, kv_latent);
-  batch.Add(xn, T, hidden_, kv_a_kpe_, rows + kv_lora_, 0, width);
+    batch.AddRows(xn, seqs, hidden_, q_proj_, q);
+  batch.AddRows(xn, seqs, hidden_, kv_a_ckv_, kv_latent);
+  for (size_t i = 0; i < seqs.size(); ++i)
+    batch.Add(xn + seqs[i].begin * hidden_, seqs[i].count, hidden_, kv_a_kpe_, rows_of(i) + kv_lora_, 0, width);
   batch.Run(pool);
 
   // Query.
   if (q_lora_ > 0) {
     kernels::RmsNorm(pool, q_latent, T, q_lora_, q_a_norm_, kLatentNormEps, q_latent);
-    kernels::Linear(pool, q_latent, T, q_lora_, q_b_proj_, nullptr, q);
+    batch.AddRows(q_latent, seqs, q_lora_, q_b_proj_, q);
+    batch.Run(pool);
   }
   // Interleaved-pair rotation = the official de-interleave + rotate_half, up to one permutation of
   // the rope dims that q and k share, so q_pe · k_pe is unchanged.
   kernels::ApplyRope(q + nope_, T, heads_, qd, qw, rope_, rope.cos, rope.sin, kernels::RopeStyle::kInterleaved);
 
-  // This chunk's cache rows: normed latent, then roped k_pe.
+  // Each sequence's new cache rows: normed latent, then roped k_pe.
   kernels::RmsNorm(pool, kv_latent, T, kv_lora_, kv_a_norm_, kLatentNormEps, kv_latent);
-  for (int64_t t = 0; t < T; ++t)
-    std::memcpy(rows + t * width, kv_latent + t * kv_lora_, static_cast<size_t>(kv_lora_) * sizeof(float));
-  kernels::ApplyRope(rows + kv_lora_, T, 1, rope_, width, rope_, rope.cos, rope.sin, kernels::RopeStyle::kInterleaved);
-  cache.Store(pool, pos0, T, rows);
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const int64_t b = seqs[i].begin, n = seqs[i].count;
+    float* rows = rows_of(i);
+    for (int64_t t = 0; t < n; ++t)
+      std::memcpy(rows + t * width, kv_latent + (b + t) * kv_lora_, static_cast<size_t>(kv_lora_) * sizeof(float));
+    kernels::ApplyRope(rows + kv_lora_, n, 1, rope_, width, rope_, rope.cos + b * half, rope.sin + b * half,
+                       kernels::RopeStyle::kInterleaved);
+    caches[i].layer.Store(pool, caches[i].pos0, n, rows);
+  }
 
-  // Absorbed query per head: [q_nope_h · W_k,h | q_pe_h]; all heads as one batch.
+  // Absorbed query per head: [q_nope_h · W_k,h | q_pe_h]; all heads of all sequences as one batch.
   const TensorView wk = k_absorb_t_.view();
   for (int64_t h = 0; h < heads_; ++h) {
     TensorView wk_h = wk.Slice0(h, h + 1).Reshape(Shape{kv_lora_, nope_});
-    batch.Add(q + h * qd, T, nope_, wk_h, q_abs + h * width, qw, heads_ * width);
+    batch.AddRows(q + h * qd, seqs, nope_, wk_h, q_abs + h * width, qw, aw);
   }
   batch.Run(pool);
   for (int64_t t = 0; t < T; ++t)
@@ -112,27 +126,33 @@ void MlaAttention::Forward(ThreadPool& pool, const float* xn, int64_t T, int64_t
       std::memcpy(q_abs + (t * heads_ + h) * width + kv_lora_, q + t * qw + h * qd + nope_,
                   static_cast<size_t>(rope_) * sizeof(float));
 
-  kernels::AttentionArgs a{};
-  a.q = q_abs; a.ldq = heads_ * width;
-  a.k = cache.data; a.ldk = width;
-  a.v = cache.data; a.ldv = width;  // V = the latent columns of the same rows
-  a.kv_dtype = cache.dtype;
-  a.out = ctx; a.ldo = heads_ * kv_lora_;
-  a.Tq = T; a.Tk = pos0 + T;
-  a.Hq = heads_; a.Hkv = 1;
-  a.Dk = width; a.Dv = kv_lora_;
-  a.scale = softmax_scale_;
-  a.causal = true;
-  kernels::Attention(pool, a);
+  // Attention per sequence, over its own cache.
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const int64_t b = seqs[i].begin, n = seqs[i].count, pos0 = caches[i].pos0;
+    const KvLayer& cache = caches[i].layer;
+    kernels::AttentionArgs a{};
+    a.q = q_abs + b * aw; a.ldq = aw;
+    a.k = cache.data; a.ldk = width;
+    a.v = cache.data; a.ldv = width;  // V = the latent columns of the same rows
+    a.kv_dtype = cache.dtype;
+    a.out = ctx + b * heads_ * kv_lora_; a.ldo = heads_ * kv_lora_;
+    a.Tq = n; a.Tk = pos0 + n;
+    a.Hq = heads_; a.Hkv = 1;
+    a.Dk = width; a.Dv = kv_lora_;
+    a.scale = softmax_scale_;
+    a.causal = true;
+    kernels::Attention(pool, a);
+  }
 
   // Per-head value projection out of the latent, then o_proj.
   for (int64_t h = 0; h < heads_; ++h) {
     const int64_t r0 = h * (nope_ + v_dim_) + nope_;
     TensorView wv_h = kv_b_.Slice0(r0, r0 + v_dim_);
-    batch.Add(ctx + h * kv_lora_, T, kv_lora_, wv_h, v_out + h * v_dim_, heads_ * kv_lora_, heads_ * v_dim_);
+    batch.AddRows(ctx + h * kv_lora_, seqs, kv_lora_, wv_h, v_out + h * v_dim_, heads_ * kv_lora_, heads_ * v_dim_);
   }
   batch.Run(pool);
-  kernels::Linear(pool, v_out, T, heads_ * v_dim_, o_proj_, nullptr, out);
+  batch.AddRows(v_out, seqs, heads_ * v_dim_, o_proj_, out);
+  batch.Run(pool);
 }
 
 }  // namespace dsvl

@@ -24,8 +24,9 @@ class MlaAttention final : public AttentionBlock {
   MlaAttention(const LlmConfig& config, const WeightStore& weights, const std::string& prefix);
 
   static int64_t CacheWidth(const LlmConfig& c) { return c.mla.kv_lora_rank + c.mla.qk_rope_head_dim; }
-  void Forward(ThreadPool& pool, const float* xn, int64_t T, int64_t pos0, const RopeRows& rope,
-               const KvLayer& cache, float* out, Workspace& ws) const override;
+  void ForwardBatch(ThreadPool& pool, const float* xn, std::span<const RowRange> seqs,
+                    std::span<const SeqCache> caches, const RopeRows& rope, float* out,
+                    Workspace& ws) const override;
 
  private:
   int64_t hidden_, heads_, q_lora_, kv_lora_, nope_, rope_, v_dim_;

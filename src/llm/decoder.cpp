@@ -128,7 +128,10 @@ void Decoder::Forward(ThreadPool& pool, KvCache& cache, const ForwardRequest& re
   const int64_t chunk = prefill_chunk_ > 0 ? prefill_chunk_ : req.n;
   for (int64_t c0 = 0; c0 < req.n; c0 += chunk) {
     const int64_t T = std::min(chunk, req.n - c0);
-    RunChunk(pool, c, req.embeds + c0 * H, T);
+    seqs_.assign(1, RowRange{0, T});
+    batch_caches_.assign(1, &c);
+    const float* embeds = req.embeds + c0 * H;
+    RunBatch(pool, &embeds);
     const float* normed = ws_.F32(Workspace::kNormed, T * H);
     if (req.hidden_out) std::memcpy(req.hidden_out + c0 * H, normed, static_cast<size_t>(T * H) * sizeof(float));
     if (req.logits_out) {
@@ -140,18 +143,68 @@ void Decoder::Forward(ThreadPool& pool, KvCache& cache, const ForwardRequest& re
   }
 }
 
-void Decoder::RunChunk(ThreadPool& pool, DecoderKvCache& cache, const float* embeds, int64_t T) {
+void Decoder::ForwardBatch(ThreadPool& pool, std::span<const SequenceBatchItem> items) {
+  // Everything is checked before any cache row is written (names are built only to throw: this
+  // runs every decode step).
+  auto what = [](size_t i) { return "SequenceBatchItem " + std::to_string(i); };
+  for (size_t i = 0; i < items.size(); ++i) {
+    const SequenceBatchItem& it = items[i];
+    if (!it.cache) Throw(ErrorCode::kInvalidArgument, ErrorContext{what(i), "cache", "a KV cache", "null", ""});
+    if (it.n <= 0 || !it.embeds)
+      Throw(ErrorCode::kInvalidArgument,
+            ErrorContext{what(i), "n / embeds", "n >= 1 with embeds", std::to_string(it.n), ""});
+    CheckCache(*it.cache, it.n);
+    for (size_t j = 0; j < i; ++j)
+      if (items[j].cache == it.cache)
+        Throw(ErrorCode::kInvalidArgument, ErrorContext{what(i), "cache", "a cache no other item of the batch uses",
+                                                        "same as item " + std::to_string(j), ""});
+  }
+  if (items.empty()) return;
+  const int64_t H = config_.hidden_size;
+  seqs_.clear();
+  batch_caches_.clear();
+  batch_embeds_.clear();
+  int64_t T = 0;
+  for (const SequenceBatchItem& it : items) {
+    seqs_.push_back(RowRange{T, it.n});
+    batch_caches_.push_back(static_cast<DecoderKvCache*>(it.cache));  // type checked by CheckCache
+    batch_embeds_.push_back(it.embeds);
+    T += it.n;
+  }
+  RunBatch(pool, batch_embeds_.data());
+
+  const float* normed = ws_.F32(Workspace::kNormed, T * H);
+  LinearBatch& batch = ws_.linears();
+  for (size_t i = 0; i < items.size(); ++i) {
+    const SequenceBatchItem& it = items[i];
+    const float* rows = normed + seqs_[i].begin * H;
+    if (it.hidden_out) std::memcpy(it.hidden_out, rows, static_cast<size_t>(it.n * H) * sizeof(float));
+    // One M=1 call per item, as Logits(.., 1, ..) computes it alone; lm_head streamed once for all.
+    if (it.logits_out) batch.Add(rows + (it.n - 1) * H, 1, H, lm_head_, it.logits_out);
+  }
+  batch.Run(pool);
+}
+
+void Decoder::RunBatch(ThreadPool& pool, const float* const* embeds) {
   const LlmConfig& c = config_;
-  const int64_t H = c.hidden_size, half = rope_dim_ / 2, pos0 = cache.size();
+  const int64_t H = c.hidden_size, half = rope_dim_ / 2, T = TotalRows(seqs_);
+  const size_t K = seqs_.size();
   float* h = ws_.F32(Workspace::kHidden, T * H);
   float* xn = ws_.F32(Workspace::kNormed, T * H);
   float* block_out = ws_.F32(Workspace::kBlockOut, T * H);
   float* cos = ws_.F32(Workspace::kRopeCos, T * half);
   float* sin = ws_.F32(Workspace::kRopeSin, T * half);
-  std::memcpy(h, embeds, static_cast<size_t>(T * H) * sizeof(float));
 
+  // Each row's own position in its own sequence.
   if (positions_.size() < static_cast<size_t>(T)) positions_.resize(static_cast<size_t>(T));
-  for (int64_t i = 0; i < T; ++i) positions_[static_cast<size_t>(i)] = pos0 + i;
+  seq_caches_.resize(K);
+  for (size_t i = 0; i < K; ++i) {
+    const RowRange& r = seqs_[i];
+    std::memcpy(h + r.begin * H, embeds[i], static_cast<size_t>(r.count * H) * sizeof(float));
+    const int64_t pos0 = batch_caches_[i]->size();
+    seq_caches_[i].pos0 = pos0;
+    for (int64_t j = 0; j < r.count; ++j) positions_[static_cast<size_t>(r.begin + j)] = pos0 + j;
+  }
   kernels::FillRopeTable(positions_.data(), T, rope_dim_, c.rope_theta, cos, sin);
   if (round_rope_to_bf16_) {
     for (int64_t i = 0; i < T * half; ++i) {
@@ -163,14 +216,16 @@ void Decoder::RunChunk(ThreadPool& pool, DecoderKvCache& cache, const float* emb
 
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const Layer& layer = layers_[static_cast<size_t>(l)];
+    for (size_t i = 0; i < K; ++i) seq_caches_[i].layer = batch_caches_[i]->layer(l);
     kernels::RmsNorm(pool, h, T, H, layer.input_norm, c.rms_norm_eps, xn);
-    layer.attention->Forward(pool, xn, T, pos0, rope, cache.layer(l), block_out, ws_);
+    layer.attention->ForwardBatch(pool, xn, seqs_, seq_caches_, rope, block_out, ws_);
     kernels::Add(pool, h, block_out, T * H);
     kernels::RmsNorm(pool, h, T, H, layer.post_attention_norm, c.rms_norm_eps, xn);
-    layer.ffn->Forward(pool, xn, T, block_out, ws_);
+    layer.ffn->ForwardBatch(pool, xn, seqs_, block_out, ws_);
     kernels::Add(pool, h, block_out, T * H);
   }
-  cache.Commit(pos0 + T);
+  // Only now, after every layer wrote them, do the new rows become part of each cache.
+  for (size_t i = 0; i < K; ++i) batch_caches_[i]->Commit(seq_caches_[i].pos0 + seqs_[i].count);
   kernels::RmsNorm(pool, h, T, H, final_norm_, c.rms_norm_eps, xn);
 }
 

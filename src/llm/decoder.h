@@ -25,6 +25,7 @@ class Decoder final : public LanguageModel {
   void Embed(const int64_t* ids, int64_t n, float* out) const override;
   // Not reentrant: the scratch lives in the model (one Forward at a time per model).
   void Forward(ThreadPool& pool, KvCache& cache, const ForwardRequest& req) override;
+  void ForwardBatch(ThreadPool& pool, std::span<const SequenceBatchItem> items) override;
   void Logits(ThreadPool& pool, const float* hidden, int64_t n, float* logits) const override;
 
  private:
@@ -34,7 +35,9 @@ class Decoder final : public LanguageModel {
     std::unique_ptr<FeedForwardBlock> ffn;
   };
   DecoderKvCache& CheckCache(KvCache& cache, int64_t n) const;
-  void RunChunk(ThreadPool& pool, DecoderKvCache& cache, const float* embeds, int64_t T);
+  // Runs the layers over the sequences in seqs_ / batch_caches_ (stacked rows, inputs embeds[i]),
+  // commits their cache rows and leaves the final-normed rows in Workspace::kNormed.
+  void RunBatch(ThreadPool& pool, const float* const* embeds);
 
   LlmConfig config_;
   int64_t cache_width_ = 0;
@@ -43,7 +46,13 @@ class Decoder final : public LanguageModel {
   TensorView embed_tokens_, final_norm_, lm_head_;
   std::vector<Layer> layers_;
   Workspace ws_;
+  // Per-pass tables, reused (they only grow): each row's position, each sequence's rows, cache
+  // and layer block, and input pointer.
   std::vector<int64_t> positions_;
+  std::vector<RowRange> seqs_;
+  std::vector<DecoderKvCache*> batch_caches_;
+  std::vector<SeqCache> seq_caches_;
+  std::vector<const float*> batch_embeds_;
 };
 
 }  // namespace dsvl

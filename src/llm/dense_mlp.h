@@ -27,10 +27,11 @@ class DenseMlp {
   const TensorView& gate() const { return gate_; }
   const TensorView& up() const { return up_; }
   const TensorView& down() const { return down_; }
-  // out[T, hidden] = mlp(x[T, hidden]); gate_buf and up_buf hold T * intermediate() floats each.
-  // gate and up run as one batch (one parallel region).
-  void Forward(ThreadPool& pool, const float* x, int64_t T, float* out, float* gate_buf, float* up_buf,
-               LinearBatch& batch) const;
+  // out[T, hidden] = mlp(x[T, hidden]) for the stacked rows of `seqs` (each sequence's products
+  // queued separately, see LinearBatch::AddRows); gate_buf and up_buf hold T * intermediate()
+  // floats each. gate and up run as one batch (one parallel region).
+  void Forward(ThreadPool& pool, const float* x, std::span<const RowRange> seqs, float* out, float* gate_buf,
+               float* up_buf, LinearBatch& batch) const;
 
  private:
   int64_t hidden_ = 0, intermediate_ = 0;
@@ -47,9 +48,10 @@ namespace dsvl {
 class DenseFeedForward final : public FeedForwardBlock {
  public:
   explicit DenseFeedForward(DenseMlp mlp) : mlp_(std::move(mlp)) {}
-  void Forward(ThreadPool& pool, const float* xn, int64_t T, float* out, Workspace& ws) const override {
-    const int64_t n = T * mlp_.intermediate();
-    mlp_.Forward(pool, xn, T, out, ws.F32(Workspace::kBlock, n), ws.F32(Workspace::kBlock + 1, n), ws.linears());
+  void ForwardBatch(ThreadPool& pool, const float* xn, std::span<const RowRange> seqs, float* out,
+                    Workspace& ws) const override {
+    const int64_t n = TotalRows(seqs) * mlp_.intermediate();
+    mlp_.Forward(pool, xn, seqs, out, ws.F32(Workspace::kBlock, n), ws.F32(Workspace::kBlock + 1, n), ws.linears());
   }
 
  private:

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "dsvl/tensor.h"
@@ -37,6 +38,17 @@ struct ForwardRequest {
   bool all_logits = false;
 };
 
+// One sequence's share of a batched pass (LanguageModel::ForwardBatch): n rows (a decode step's
+// single row, or a prefill chunk) appended to its own cache.
+struct SequenceBatchItem {
+  KvCache* cache = nullptr;
+  const float* embeds = nullptr;  // [n, hidden]
+  int64_t n = 0;
+  // Optional outputs: logits [vocab] of the last row; final-normed hidden states [n, hidden].
+  float* logits_out = nullptr;
+  float* hidden_out = nullptr;
+};
+
 class LanguageModel {
  public:
   virtual ~LanguageModel() = default;
@@ -47,6 +59,14 @@ class LanguageModel {
   // Runs the decoder over req.embeds at positions cache.size() ... cache.size()+n-1 and appends them
   // to the cache. Long prompts are split into chunks of at most `chunk` tokens internally.
   virtual void Forward(ThreadPool& pool, KvCache& cache, const ForwardRequest& req) = 0;
+  // Advances several sequences in one pass: every item's rows are stacked, so each weight is
+  // streamed once for all of them, while attention runs per item against its own cache (positions
+  // cache.size() ...). Each item's results are bitwise those of the same item passed alone (every
+  // product is computed per item with the item's own row count). Items need distinct caches with
+  // room for their rows; nothing is committed to any cache unless the whole pass succeeds. Items
+  // are not chunked: the caller bounds n (see prefill_chunk()). The default, for models without a
+  // batched path (test doubles), runs the items one after another through Forward.
+  virtual void ForwardBatch(ThreadPool& pool, std::span<const SequenceBatchItem> items);
   // Logits for final-normed hidden rows [n, hidden] -> [n, vocab].
   virtual void Logits(ThreadPool& pool, const float* hidden, int64_t n, float* logits) const = 0;
   void set_prefill_chunk(int64_t chunk) { prefill_chunk_ = chunk; }

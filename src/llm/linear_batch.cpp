@@ -42,6 +42,30 @@ void LinearBatch::Add(const float* x, int64_t M, int64_t K, const TensorView& w,
   calls_.push_back(Call{x, M, K, w, y, ldx ? ldx : K, ldy ? ldy : w.rows()});
 }
 
+void LinearBatch::AddRows(const float* x, std::span<const RowRange> seqs, int64_t K, const TensorView& w, float* y,
+                          int64_t ldx, int64_t ldy) {
+  const int64_t sx = ldx ? ldx : K, sy = ldy ? ldy : w.rows();
+  // Adjacent small ranges (decode rows, short chunks) share a call of up to kRowInvariantMaxM rows:
+  // such a call gives each row what a call over its own range gives (kernels::Linear's guarantee).
+  // A larger range runs alone, as it would alone (the GEMM's order depends on its M).
+  constexpr int64_t kMaxM = kernels::kRowInvariantMaxM;
+  for (size_t i = 0; i < seqs.size();) {
+    int64_t begin = seqs[i].begin, count = seqs[i].count;
+    size_t j = i + 1;
+    if (count <= kMaxM)
+      while (j < seqs.size() && seqs[j].begin == begin + count && seqs[j].count <= kMaxM && count + seqs[j].count <= kMaxM)
+        count += seqs[j++].count;
+    Add(x + begin * sx, count, K, w, y + begin * sy, ldx, ldy);
+    i = j;
+  }
+}
+
+namespace {
+bool SameWeight(const TensorView& a, const TensorView& b) {
+  return a.data == b.data && a.dtype == b.dtype && a.shape == b.shape;
+}
+}  // namespace
+
 void LinearBatch::Run(ThreadPool& pool) {
   // Calls with more rows (prefill) are compute-bound GEMMs big enough to split well by themselves:
   // they keep the kernel's own parallel split, one after another. The GEMV-sized rest (all of
@@ -52,24 +76,36 @@ void LinearBatch::Run(ThreadPool& pool) {
     ~ClearOnExit() { calls.clear(); }
   } clear_on_exit{calls_};
   slices_.clear();
-  for (size_t c = 0; c < calls_.size(); ++c) {
+  for (size_t c = 0; c < calls_.size();) {
     const Call& call = calls_[c];
-    if (call.M > kMaxSlicedRows || pool.size() == 1) {
+    if (call.M > kMaxSlicedRows) {
       kernels::Linear(pool, call.x, call.M, call.K, call.w, nullptr, call.y, call.ldx, call.ldy);
+      ++c;
       continue;
     }
-    const int64_t N = call.w.rows(), step = SliceRows(call.K, call.w.dtype);
-    for (int64_t r = 0; r < N; r += step) slices_.push_back(Slice{static_cast<int32_t>(c), r, std::min(N, r + step)});
+    // The run of GEMV-sized calls on this same weight (one per sequence in batched decode).
+    size_t end = c + 1;
+    while (end < calls_.size() && calls_[end].M <= kMaxSlicedRows && SameWeight(calls_[end].w, call.w)) ++end;
+    if (end == c + 1 && pool.size() == 1) {
+      kernels::Linear(pool, call.x, call.M, call.K, call.w, nullptr, call.y, call.ldx, call.ldy);
+    } else {
+      const int64_t N = call.w.rows(), step = SliceRows(call.K, call.w.dtype);
+      for (int64_t r = 0; r < N; r += step)
+        slices_.push_back(Slice{static_cast<int32_t>(c), static_cast<int32_t>(end), r, std::min(N, r + step)});
+    }
+    c = end;
   }
-  if (slices_.size() == 1) {
+  if (slices_.size() == 1 && slices_[0].call_end == slices_[0].call + 1) {
     const Call& c = calls_[static_cast<size_t>(slices_[0].call)];
     kernels::Linear(pool, c.x, c.M, c.K, c.w, nullptr, c.y, c.ldx, c.ldy);
   } else if (!slices_.empty()) {
     pool.Run(static_cast<int64_t>(slices_.size()), [&](int64_t t, int) {
       const Slice& s = slices_[static_cast<size_t>(t)];
-      const Call& c = calls_[static_cast<size_t>(s.call)];
-      kernels::Linear(InlinePool(), c.x, c.M, c.K, c.w.Slice0(s.row_begin, s.row_end), nullptr, c.y + s.row_begin,
-                      c.ldx, c.ldy);
+      for (int32_t i = s.call; i < s.call_end; ++i) {
+        const Call& c = calls_[static_cast<size_t>(i)];
+        kernels::Linear(InlinePool(), c.x, c.M, c.K, c.w.Slice0(s.row_begin, s.row_end), nullptr, c.y + s.row_begin,
+                        c.ldx, c.ldy);
+      }
     });
   }
 }

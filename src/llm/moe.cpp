@@ -41,7 +41,9 @@ MoeBlock::MoeBlock(const LlmConfig& config, const WeightStore& weights, const st
   }
 }
 
-void MoeBlock::Forward(ThreadPool& pool, const float* xn, int64_t T, float* out, Workspace& ws) const {
+void MoeBlock::ForwardBatch(ThreadPool& pool, const float* xn, std::span<const RowRange> seqs, float* out,
+                            Workspace& ws) const {
+  const int64_t T = TotalRows(seqs);
   const int64_t H = hidden_, E = n_experts_, k = top_k_, R = T * k;  // R routed rows
   const int64_t I = moe_inter_, S = has_shared_ ? shared_.intermediate() : 0;
   int s = Workspace::kBlock;
@@ -60,9 +62,12 @@ void MoeBlock::Forward(ThreadPool& pool, const float* xn, int64_t T, float* out,
   int32_t* offsets = ws.I32(1, E + 1);
   int32_t* slot_of = ws.I32(2, R);  // routed pick (t, j) -> its row in rows_in / rows_out
   int32_t* fill = ws.I32(3, E);
+  int32_t* token_of = ws.I32(4, R);  // row of rows_in / rows_out -> its token
 
   // Router in fp32 (the official gate computes h.float() @ W.float()ᵀ).
-  kernels::Linear(pool, xn, T, H, gate_weight_, nullptr, logits);
+  LinearBatch& batch = ws.linears();
+  batch.AddRows(xn, seqs, H, gate_weight_, logits);
+  batch.Run(pool);
   router_->Route(logits, T, experts, weights);
 
   // Counting sort of the picks by expert.
@@ -73,31 +78,53 @@ void MoeBlock::Forward(ThreadPool& pool, const float* xn, int64_t T, float* out,
   for (int64_t r = 0; r < R; ++r) {
     const int32_t row = fill[experts[r]]++;
     slot_of[r] = row;
+    token_of[row] = static_cast<int32_t>(r / k);
     std::memcpy(rows_in + row * H, xn + (r / k) * H, static_cast<size_t>(H) * sizeof(float));
   }
 
+  // Expert e's rows are ordered by token, so each sequence's share of them is one run: `parts`
+  // becomes the list of (row begin, count) runs, expert by expert, a run never crossing sequences.
+  // Sequence boundaries come from the stack layout (seqs are back to back, in order).
+  RowRange* parts = ws.Ranges(0, R);
+  int32_t* part_offsets = ws.I32(5, E + 1);  // expert e's runs: parts[part_offsets[e], part_offsets[e+1])
+  int64_t n_parts = 0;
+  for (int64_t e = 0; e < E; ++e) {
+    part_offsets[e] = static_cast<int32_t>(n_parts);
+    size_t s_idx = 0;
+    for (int64_t row = offsets[e]; row < offsets[e + 1];) {
+      const int64_t t = token_of[row];
+      while (seqs[s_idx].begin + seqs[s_idx].count <= t) ++s_idx;
+      const int64_t seq_end = seqs[s_idx].begin + seqs[s_idx].count;
+      int64_t end = row + 1;
+      while (end < offsets[e + 1] && token_of[end] < seq_end) ++end;
+      parts[n_parts++] = RowRange{row, end - row};
+      row = end;
+    }
+  }
+  part_offsets[E] = static_cast<int32_t>(n_parts);
+
   // Every active expert (and the shared experts) as one batch per projection: two parallel
   // regions instead of three per expert (decode: 6 routed + shared = 21 small GEMVs).
-  LinearBatch& batch = ws.linears();
+  auto expert_parts = [&](int64_t e) {
+    return std::span<const RowRange>(parts + part_offsets[e], static_cast<size_t>(part_offsets[e + 1] - part_offsets[e]));
+  };
   for (int64_t e = 0; e < E; ++e) {
-    const int64_t begin = offsets[e], n = offsets[e + 1] - begin;
-    if (n == 0) continue;
+    if (part_offsets[e] == part_offsets[e + 1]) continue;
     const DenseMlp& ex = experts_[static_cast<size_t>(e)];
-    batch.Add(rows_in + begin * H, n, H, ex.gate(), gate_buf + begin * I);
-    batch.Add(rows_in + begin * H, n, H, ex.up(), up_buf + begin * I);
+    batch.AddRows(rows_in, expert_parts(e), H, ex.gate(), gate_buf);
+    batch.AddRows(rows_in, expert_parts(e), H, ex.up(), up_buf);
   }
   if (has_shared_) {
-    batch.Add(xn, T, H, shared_.gate(), shared_gate);
-    batch.Add(xn, T, H, shared_.up(), shared_up);
+    batch.AddRows(xn, seqs, H, shared_.gate(), shared_gate);
+    batch.AddRows(xn, seqs, H, shared_.up(), shared_up);
   }
   batch.Run(pool);
   kernels::SwiGlu(pool, gate_buf, up_buf, R * I + T * S);
   for (int64_t e = 0; e < E; ++e) {
-    const int64_t begin = offsets[e], n = offsets[e + 1] - begin;
-    if (n == 0) continue;
-    batch.Add(gate_buf + begin * I, n, I, experts_[static_cast<size_t>(e)].down(), rows_out + begin * H);
+    if (part_offsets[e] == part_offsets[e + 1]) continue;
+    batch.AddRows(gate_buf, expert_parts(e), I, experts_[static_cast<size_t>(e)].down(), rows_out);
   }
-  if (has_shared_) batch.Add(shared_gate, T, S, shared_.down(), shared_out);
+  if (has_shared_) batch.AddRows(shared_gate, seqs, S, shared_.down(), shared_out);
   batch.Run(pool);
 
   // out[t] = Σ_j w[t, j] · expert_j(x[t]) in fp32, in pick order (as the official moe_infer sums),

@@ -112,6 +112,7 @@ ModelImpl::ModelImpl(const ModelOptions& options) {
   info_.kv_type = lm_->kv_dtype() == DType::kF32 ? "f32" : lm_->kv_dtype() == DType::kBF16 ? "bf16" : "f16";
   info_.kv_bytes_per_token = static_cast<int64_t>(
       DTypeBytes(lm_->kv_dtype(), config_.llm.num_layers * config_.llm.KvValuesPerToken()));
+  scheduler_ = std::make_unique<StepScheduler>(*lm_, *pool_, mu_);
   info_.load_ms = MsSince(start);
 }
 
@@ -269,7 +270,10 @@ const Tensor& SessionImpl::ImageRows(const ConversationImage& img, int64_t image
   ++images_encoded_;
   const auto start = Clock::now();
   kernels::ScopedBf16Activations precision(m_.vision_bf16_activations());
+  // The pool is the step loop's too: encoding waits for the current step, and steps wait for it.
+  std::unique_lock<std::mutex> model_lock(m_.mu());
   ImageEmbedding e = m_.embedder().Embed(m_.pool(), *img.image, images_in_conversation);
+  model_lock.unlock();
   *encode_ms += MsSince(start);
   const int64_t hidden = m_.config().llm.hidden_size;
   if (e.rows.dtype() != DType::kF32 || e.rows.shape().rank != 2 || e.rows.dim(1) != hidden) {
@@ -322,11 +326,8 @@ void SessionImpl::Prefill(const PreparedPrompt& p, int64_t start, int64_t chunk,
       }
       pos = end;
     }
-    ForwardRequest req;
-    req.embeds = embeds.data();
-    req.n = c1 - c0;
-    req.logits_out = c1 == total ? logits.data() : nullptr;
-    lm.Forward(m_.pool(), *cache_, req);
+    // One pass per chunk through the model's step loop, batched with other sessions' passes.
+    m_.scheduler().Forward(*cache_, embeds.data(), c1 - c0, c1 == total ? logits.data() : nullptr);
     Report(progress, "prefill", c1 - start, total - start);
   }
 }
@@ -354,7 +355,8 @@ void SessionImpl::Generate(const GenerateRequest& request, GenerateResult& resul
   }
   const int64_t encoded_before = images_encoded_;
 
-  std::lock_guard<std::mutex> lock(m_.mu());
+  // No model-wide lock: every language-model pass goes through m_.scheduler() (see Prefill and the
+  // decode below), image encoding takes m_.mu() itself; the rest is this session's own state.
   LanguageModel& lm = m_.lm();
   if (!cache_) cache_ = lm.NewCache(m_.info().max_context);
   if (total >= cache_->capacity()) {
@@ -376,7 +378,6 @@ void SessionImpl::Generate(const GenerateRequest& request, GenerateResult& resul
   const int64_t max_chunk = request.prefill_chunk > 0 ? request.prefill_chunk : kDefaultChunk;
   const int64_t todo = total - reuse, passes = (todo + max_chunk - 1) / max_chunk;
   const int64_t chunk = (todo + passes - 1) / passes;
-  lm.set_prefill_chunk(chunk);
   std::vector<float> logits(m_.config().llm.vocab_size);
   const auto prefill_start = Clock::now();
   double encode_ms = 0.0;
@@ -409,7 +410,14 @@ void SessionImpl::Generate(const GenerateRequest& request, GenerateResult& resul
   gc.penalty_prefix = std::move(p.penalty_prefix);
   GenerationOutput out;
   try {
-    out = dsvl::Generate(lm, m_.pool(), *cache_, m_.tokenizer(), gc, logits, on_token);
+    // Decode rows go through the step loop (batched with the other sessions' rows); sampling and
+    // on_token run here, on the caller's thread.
+    StepScheduler& steps = m_.scheduler();
+    const StepScheduler::Active running(steps);  // steps wait briefly for this session's rows
+    out = dsvl::Generate(lm, m_.pool(), *cache_, m_.tokenizer(), gc, logits, on_token,
+                         [&steps](KvCache& cache, const float* embed, float* next_logits) {
+                           steps.Forward(cache, embed, 1, next_logits);
+                         });
   } catch (...) {
     cache_->Clear();
     cache_keys_.clear();

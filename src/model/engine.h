@@ -17,6 +17,7 @@
 #include "model/image_embedder.h"
 #include "model/model_config.h"
 #include "model/prompt_builder.h"
+#include "runtime/step_scheduler.h"
 #include "text/tokenizer.h"
 
 namespace dsvl {
@@ -31,7 +32,11 @@ class ModelImpl {
   LanguageModel& lm() { return *lm_; }
   const ImageEmbedder& embedder() const;  // throws kUnsupported if the checkpoint has no vision tower
   ThreadPool& pool() { return *pool_; }
-  std::mutex& mu() { return mu_; }  // serialises forward passes of sessions sharing the model
+  // Held by each step of the scheduler and by image encoding (both use the pool and the model's
+  // scratch), so the two are serialised; language-model passes go through scheduler().
+  std::mutex& mu() { return mu_; }
+  // The model's step loop: sessions' prefill chunks and decode rows, batched per step.
+  StepScheduler& scheduler() { return *scheduler_; }
   const ModelInfo& info() const { return info_; }
   int64_t image_token_id() const;  // throws kNotFound when the tokenizer/config has none
   // Whether image encoding runs with bf16 activations (ModelOptions::precision, docs/numerics.md).
@@ -53,6 +58,7 @@ class ModelImpl {
   ModelInfo info_;
   bool vision_bf16_activations_ = false;
   InputLimits limits_;
+  std::unique_ptr<StepScheduler> scheduler_;  // last: its thread stops before the rest goes
 };
 
 // An image of the conversation: pixels plus a hash of their content (ImageContentHash) that keys

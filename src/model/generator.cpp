@@ -55,7 +55,8 @@ std::string_view StopMatcher::Flush() {
 
 GenerationOutput Generate(LanguageModel& lm, ThreadPool& pool, KvCache& cache, const Tokenizer& tokenizer,
                           const GenerationConfig& config, std::vector<float>& logits,
-                          const std::function<bool(int64_t, std::string_view)>& on_token) {
+                          const std::function<bool(int64_t, std::string_view)>& on_token,
+                          const DecodeForward& forward) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   const int64_t vocab = lm.config().vocab_size;
@@ -123,11 +124,15 @@ GenerationOutput Generate(LanguageModel& lm, ThreadPool& pool, KvCache& cache, c
     if (cache.size() >= cache.capacity()) break;  // context full: finish as "length"
 
     lm.Embed(&chosen, 1, embed.data());
-    ForwardRequest req;
-    req.embeds = embed.data();
-    req.n = 1;
-    req.logits_out = logits.data();
-    lm.Forward(pool, cache, req);
+    if (forward) {
+      forward(cache, embed.data(), logits.data());
+    } else {
+      ForwardRequest req;
+      req.embeds = embed.data();
+      req.n = 1;
+      req.logits_out = logits.data();
+      lm.Forward(pool, cache, req);
+    }
     ++out.forward_steps;
   }
   if (out.finish_reason != FinishReason::kCancelled && !stops.stopped()) {

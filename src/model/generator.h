@@ -59,10 +59,16 @@ class StopMatcher {
   bool stopped_ = false;
 };
 
+// One decode pass: the chosen token's embedding [hidden] appended to the cache -> next logits
+// [vocab]. Empty: lm.Forward on the calling thread; the engine passes its StepScheduler's Forward,
+// so that the pass is batched with other sequences' (sampling and on_token stay on this thread).
+using DecodeForward = std::function<void(KvCache& cache, const float* embed, float* logits)>;
+
 // Runs the loop. `logits` holds the last prompt position's logits [vocab] on entry (it is used as
 // scratch). The cache must already hold the prompt.
 GenerationOutput Generate(LanguageModel& lm, ThreadPool& pool, KvCache& cache, const Tokenizer& tokenizer,
                           const GenerationConfig& config, std::vector<float>& logits,
-                          const std::function<bool(int64_t, std::string_view)>& on_token);
+                          const std::function<bool(int64_t, std::string_view)>& on_token,
+                          const DecodeForward& forward = {});
 
 }  // namespace dsvl

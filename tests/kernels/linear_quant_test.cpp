@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "dsvl/error.h"
@@ -142,6 +143,26 @@ TEST_P(LinearQuantTest, DecodeShapesAcrossManyBlocks) {
   uint32_t seed = 500;
   for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K})
     for (int64_t M : {1, 4, 5, 16}) Check(t, M, 2048, 141, true, seed++);
+}
+
+// Rows of a call with M <= kRowInvariantMaxM are bitwise those of one-row calls (batched decoding
+// stacks several sequences' rows in one call).
+TEST_P(LinearQuantTest, RowsOfSmallMDoNotDependOnM) {
+  ThreadPool pool(3);
+  uint32_t seed = 300;
+  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K})
+    for (int64_t K : {256, 512, 2048})
+      for (int64_t M = 2; M <= kRowInvariantMaxM; ++M) {
+        SCOPED_TRACE(testing::Message() << "M=" << M << " K=" << K << " w=" << DTypeName(t));
+        const int64_t N = 37;
+        QuantWeights w(t, N, K, seed++);
+        const std::vector<float> x = RandomVec(static_cast<size_t>(M * K), seed++);
+        std::vector<float> y(static_cast<size_t>(M * N)), one(y.size());
+        Linear(pool, x.data(), M, K, w.view(), nullptr, y.data());
+        for (int64_t m = 0; m < M; ++m) Linear(pool, x.data() + m * K, 1, K, w.view(), nullptr, one.data() + m * N);
+        for (size_t i = 0; i < y.size(); ++i)
+          ASSERT_EQ(std::memcmp(&y[i], &one[i], sizeof(float)), 0) << "row " << i / N << " col " << i % N;
+      }
 }
 
 TEST_P(LinearQuantTest, ZeroActivationBlocks) {

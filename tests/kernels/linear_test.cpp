@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "dsvl/error.h"
@@ -132,6 +133,26 @@ TEST_P(GemmNTTest, MatchesReferenceWithAlphaBetaAndStrides) {
           ASSERT_NEAR(C[i], want[i], 1e-5 * bound[i] + 1e-30) << "m=" << m << " n=" << n;
         }
     }
+}
+
+// Rows of a call with M <= kRowInvariantMaxM are bitwise those of one-row calls (what batched
+// decoding relies on to stack several sequences' rows), at K around the unroll and vector widths.
+TEST_P(LinearTest, RowsOfSmallMDoNotDependOnM) {
+  ThreadPool pool(3);
+  uint32_t seed = 100;
+  for (int64_t K : {7, 16, 33, 100, 257, 515, 2048})
+    for (DType wt : {DType::kF32, DType::kBF16, DType::kF16})
+      for (int64_t M = 2; M <= kRowInvariantMaxM; ++M) {
+        SCOPED_TRACE(testing::Message() << "M=" << M << " K=" << K << " w=" << DTypeName(wt));
+        const int64_t N = 67;
+        Weights w(wt, Shape{N, K}, seed++);
+        const std::vector<float> x = RandomVec(static_cast<size_t>(M * K), seed++);
+        std::vector<float> y(static_cast<size_t>(M * N)), one(y.size());
+        Linear(pool, x.data(), M, K, w.view(), nullptr, y.data());
+        for (int64_t m = 0; m < M; ++m) Linear(pool, x.data() + m * K, 1, K, w.view(), nullptr, one.data() + m * N);
+        for (size_t i = 0; i < y.size(); ++i)
+          ASSERT_EQ(std::memcmp(&y[i], &one[i], sizeof(float)), 0) << "row " << i / N << " col " << i % N;
+      }
 }
 
 DSVL_INSTANTIATE_PER_ISA(LinearTest);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -83,6 +84,43 @@ TEST(LinearBatch, MatchesSeparateCallsTwoThreads) { CheckBatch(2, kMixed); }
 TEST(LinearBatch, MatchesSeparateCallsOneThread) { CheckBatch(1, kMixed); }
 TEST(LinearBatch, MatchesSeparateCallsFourThreads) { CheckBatch(4, kMixed); }
 TEST(LinearBatch, SingleCall) { CheckBatch(2, {{1, 512, 100, 0, 0}}); }
+
+// AddRows over stacked rows of several sequences (decode rows, small and GEMM-sized chunks; strided
+// output): each sequence's rows must be bitwise what kernels::Linear over that sequence alone gives,
+// for one thread (slices run inline) and several, for bf16 and f32 weights and for weights large
+// enough to be cut into many slices (several calls then share each slice).
+void CheckAddRows(int threads, DType dtype, int64_t N, int64_t K) {
+  ThreadPool pool(threads);
+  std::mt19937 rng(11);
+  Tensor w;
+  if (dtype == DType::kBF16) {
+    w = RandomBf16(N, K, rng);
+  } else {
+    w = Tensor::Empty(DType::kF32, Shape{N, K});
+    const std::vector<float> v = RandomF32(N * K, rng);
+    std::copy(v.begin(), v.end(), w.f32());
+  }
+  const std::vector<RowRange> seqs = {{0, 1}, {1, 1}, {2, 3}, {5, 1}, {6, 9}, {15, 1}, {16, 2}};
+  const int64_t T = TotalRows(seqs), ldy = N + 5;
+  const std::vector<float> x = RandomF32(T * K, rng);
+  std::vector<float> got(static_cast<size_t>(T * ldy), -7.0f), want(got.size(), -7.0f);
+  LinearBatch batch;
+  batch.AddRows(x.data(), seqs, K, w.view(), got.data(), 0, ldy);
+  batch.Run(pool);
+  for (const RowRange& r : seqs)
+    kernels::Linear(pool, x.data() + r.begin * K, r.count, K, w.view(), nullptr, want.data() + r.begin * ldy, 0, ldy);
+  for (int64_t i = 0; i < T * ldy; ++i)
+    ASSERT_EQ(std::memcmp(&got[static_cast<size_t>(i)], &want[static_cast<size_t>(i)], sizeof(float)), 0)
+        << "row " << i / ldy << " col " << i % ldy << " threads " << threads;
+}
+
+TEST(LinearBatch, AddRowsEqualsPerSequenceCallsBitwise) {
+  for (int threads : {1, 2, 3}) {
+    CheckAddRows(threads, DType::kBF16, 40, 96);      // one slice
+    CheckAddRows(threads, DType::kBF16, 1000, 1280);  // many slices, shared by the calls
+    CheckAddRows(threads, DType::kF32, 300, 520);     // K not a multiple of the vector width
+  }
+}
 
 TEST(LinearBatch, EmptyRunIsANoOpAndQueueIsReusable) {
   ThreadPool pool(2);

@@ -20,19 +20,8 @@
 namespace dsvl {
 namespace {
 
-struct Built {
-  std::unique_ptr<WeightStore> weights;
-  std::unique_ptr<LanguageModel> lm;
-};
-
-Built Build(const LlmConfig& c, const std::string& tag) {
-  test::TinyCheckpoint ck(11);
-  ck.AddDecoder(c);
-  Built b;
-  b.weights = ck.Open(tag);
-  b.lm = CreateLanguageModel(c, *b.weights);
-  return b;
-}
+using Built = test::BuiltDecoder;
+Built Build(const LlmConfig& c, const std::string& tag) { return test::BuildDecoder(c, tag); }
 
 std::vector<float> Embeds(const LanguageModel& lm, int64_t n, uint32_t seed) {
   std::mt19937 rng(seed);

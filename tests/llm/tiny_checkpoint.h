@@ -15,6 +15,7 @@
 
 #include "dsvl/tensor.h"
 #include "io/safetensors.h"
+#include "llm/language_model.h"
 #include "llm/llm_config.h"
 
 namespace dsvl::test {
@@ -141,6 +142,20 @@ inline LlmConfig TinyMlaMoeConfig(int64_t q_lora_rank) {
   c.moe.topk_method = MoeTopkMethod::kNoauxTc; c.moe.scoring = MoeScoring::kSigmoid;
   c.moe.n_group = 4; c.moe.topk_group = 2; c.moe.norm_topk_prob = true; c.moe.routed_scaling_factor = 2.0f;
   return c;
+}
+
+// A decoder over a fresh tiny checkpoint (weights seeded 11), with the store that owns its weights.
+struct BuiltDecoder {
+  std::unique_ptr<WeightStore> weights;
+  std::unique_ptr<LanguageModel> lm;
+};
+inline BuiltDecoder BuildDecoder(const LlmConfig& c, const std::string& tag) {
+  TinyCheckpoint ck(11);
+  ck.AddDecoder(c);
+  BuiltDecoder b;
+  b.weights = ck.Open(tag);
+  b.lm = CreateLanguageModel(c, *b.weights);
+  return b;
 }
 
 }  // namespace dsvl::test

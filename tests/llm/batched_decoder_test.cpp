@@ -23,15 +23,7 @@ namespace {
 using Built = test::BuiltDecoder;
 Built Build(const LlmConfig& c, const std::string& tag) { return test::BuildDecoder(c, tag); }
 
-std::vector<float> Embeds(const LanguageModel& lm, int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int64_t> id(0, lm.config().vocab_size - 1);
-  std::vector<int64_t> ids(static_cast<size_t>(n));
-  for (int64_t& v : ids) v = id(rng);
-  std::vector<float> e(static_cast<size_t>(n * lm.config().hidden_size));
-  lm.Embed(ids.data(), n, e.data());
-  return e;
-}
+std::vector<float> Embeds(const LanguageModel& lm, int64_t n, uint32_t seed) { return test::RandomEmbeds(lm, n, seed); }
 
 bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
@@ -54,20 +46,7 @@ struct PassOutputs {
 
 class BatchedDecoderTest : public ::testing::TestWithParam<std::tuple<int, DType>> {
  protected:
-  LlmConfig Config() const {
-    switch (std::get<0>(GetParam())) {
-      case 0: return test::TinyLlamaConfig();
-      case 1: return test::TinyMlaMoeConfig(0);
-      default: {
-        LlmConfig c = test::TinyMlaMoeConfig(12);
-        c.moe.topk_method = MoeTopkMethod::kGreedy;
-        c.moe.scoring = MoeScoring::kSoftmax;
-        c.moe.norm_topk_prob = false;
-        c.moe.routed_scaling_factor = 1.0f;
-        return c;
-      }
-    }
-  }
+  LlmConfig Config() const { return test::TinyDecoderVariant(std::get<0>(GetParam())); }
   Built BuildModel(const std::string& tag) {
     Built b = Build(Config(), tag + std::to_string(std::get<0>(GetParam())));
     b.lm->set_kv_dtype(std::get<1>(GetParam()));

@@ -27,15 +27,7 @@ namespace {
 using Built = test::BuiltDecoder;
 Built Build(const LlmConfig& c, const std::string& tag) { return test::BuildDecoder(c, tag); }
 
-std::vector<float> Embeds(LanguageModel& lm, int64_t n, uint32_t seed = 9) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int64_t> id(0, lm.config().vocab_size - 1);
-  std::vector<int64_t> ids(static_cast<size_t>(n));
-  for (int64_t& v : ids) v = id(rng);
-  std::vector<float> e(static_cast<size_t>(n * lm.config().hidden_size));
-  lm.Embed(ids.data(), n, e.data());
-  return e;
-}
+std::vector<float> Embeds(const LanguageModel& lm, int64_t n, uint32_t seed = 9) { return test::RandomEmbeds(lm, n, seed); }
 
 // All rows' logits for embeds[from, from + n) appended to cache.
 std::vector<float> RunForward(ThreadPool& pool, LanguageModel& lm, KvCache& cache, const std::vector<float>& e,
@@ -59,20 +51,7 @@ double MaxDiff(const float* a, const float* b, size_t n) {
 
 class DecoderTest : public ::testing::TestWithParam<int> {
  protected:
-  LlmConfig Config() const {
-    switch (GetParam()) {
-      case 0: return test::TinyLlamaConfig();
-      case 1: return test::TinyMlaMoeConfig(0);
-      default: {
-        LlmConfig c = test::TinyMlaMoeConfig(12);
-        c.moe.topk_method = MoeTopkMethod::kGreedy;
-        c.moe.scoring = MoeScoring::kSoftmax;
-        c.moe.norm_topk_prob = false;
-        c.moe.routed_scaling_factor = 1.0f;
-        return c;
-      }
-    }
-  }
+  LlmConfig Config() const { return test::TinyDecoderVariant(GetParam()); }
   ThreadPool pool_{2};
 };
 

@@ -144,6 +144,34 @@ inline LlmConfig TinyMlaMoeConfig(int64_t q_lora_rank) {
   return c;
 }
 
+// The three decoder shapes the llm tests run: 0 Llama GQA, 1 MLA + noaux_tc MoE, 2 MLA with q_lora
+// + greedy softmax MoE.
+inline LlmConfig TinyDecoderVariant(int variant) {
+  switch (variant) {
+    case 0: return TinyLlamaConfig();
+    case 1: return TinyMlaMoeConfig(0);
+    default: {
+      LlmConfig c = TinyMlaMoeConfig(12);
+      c.moe.topk_method = MoeTopkMethod::kGreedy;
+      c.moe.scoring = MoeScoring::kSoftmax;
+      c.moe.norm_topk_prob = false;
+      c.moe.routed_scaling_factor = 1.0f;
+      return c;
+    }
+  }
+}
+
+// Embeddings [n, hidden] of n random token ids drawn with `seed`.
+inline std::vector<float> RandomEmbeds(const LanguageModel& lm, int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int64_t> id(0, lm.config().vocab_size - 1);
+  std::vector<int64_t> ids(static_cast<size_t>(n));
+  for (int64_t& v : ids) v = id(rng);
+  std::vector<float> e(static_cast<size_t>(n * lm.config().hidden_size));
+  lm.Embed(ids.data(), n, e.data());
+  return e;
+}
+
 // A decoder over a fresh tiny checkpoint (weights seeded 11), with the store that owns its weights.
 struct BuiltDecoder {
   std::unique_ptr<WeightStore> weights;

@@ -24,15 +24,7 @@ namespace {
 using Built = test::BuiltDecoder;
 Built Build(const LlmConfig& c, const std::string& tag) { return test::BuildDecoder(c, tag); }
 
-std::vector<float> Embeds(const LanguageModel& lm, int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int64_t> id(0, lm.config().vocab_size - 1);
-  std::vector<int64_t> ids(static_cast<size_t>(n));
-  for (int64_t& v : ids) v = id(rng);
-  std::vector<float> e(static_cast<size_t>(n * lm.config().hidden_size));
-  lm.Embed(ids.data(), n, e.data());
-  return e;
-}
+std::vector<float> Embeds(const LanguageModel& lm, int64_t n, uint32_t seed) { return test::RandomEmbeds(lm, n, seed); }
 
 // The greedy loop of test::GreedyAlone, with every pass going through the scheduler.
 test::GreedyRun GreedyThroughScheduler(StepScheduler& s, const LanguageModel& lm, const std::vector<float>& prompt,

@@ -5,7 +5,8 @@
 # read-only) and grows a working corpus in build-fuzz/corpus/<h>. Any crash, leak, timeout, OOM or
 # sanitizer report fails the script; libFuzzer leaves the input as build-fuzz/artifacts/<h>/crash-*
 # (add it to fuzz/regressions/<h>/ once fixed, see fuzz/README.md).
-# Environment: DSVL_FUZZ_BUILD_JOBS (build parallelism, default 2); extra libFuzzer flags in
+# Environment: DSVL_FUZZ_BUILD_JOBS (build parallelism, default 2); DSVL_FUZZ_PARALLEL (harnesses run
+# at once, default one per core); extra libFuzzer flags in
 # DSVL_FUZZ_FLAGS (e.g. "-jobs=4 -workers=4").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,17 +36,15 @@ targets=()
 for h in "${harnesses[@]}"; do targets+=("fuzz_$h"); done
 cmake --build build-fuzz -j"${DSVL_FUZZ_BUILD_JOBS:-2}" --target "${targets[@]}"
 
-failed=()
-for h in "${harnesses[@]}"; do
-  corpus=build-fuzz/corpus/$h
-  artifacts=build-fuzz/artifacts/$h
+# One harness; its exit status says whether it found something. Its log is build-fuzz/<h>.log.
+run_one() {
+  local h=$1 corpus=build-fuzz/corpus/$1 artifacts=build-fuzz/artifacts/$1 status
   rm -rf "$artifacts"  # a finding left by an earlier run must not fail this one
   mkdir -p "$corpus" "$artifacts"
-  dict=()
+  local dict=()
   [ -f "fuzz/$h.dict" ] && dict=(-dict="fuzz/$h.dict")
-  seeds=("fuzz/corpus/$h")
+  local seeds=("fuzz/corpus/$h")
   [ -d "fuzz/regressions/$h" ] && seeds+=("fuzz/regressions/$h")
-  echo "== fuzz_$h: ${seconds}s"
   # The first corpus directory receives new inputs; the others are only read.
   set +e
   build-fuzz/bin/fuzz_"$h" "$corpus" "${seeds[@]}" "${dict[@]}" -max_total_time="$seconds" \
@@ -53,11 +52,27 @@ for h in "${harnesses[@]}"; do
     -artifact_prefix="$artifacts/" ${DSVL_FUZZ_FLAGS:-} >"build-fuzz/$h.log" 2>&1
   status=$?
   set -e
-  grep -E "^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|^#[0-9]+ +DONE" "build-fuzz/$h.log" || true
-  if [ "$status" -ne 0 ] || ls "$artifacts"/* >/dev/null 2>&1; then
+  [ "$status" -eq 0 ] && ! ls "$artifacts"/* >/dev/null 2>&1
+}
+
+# Harnesses run side by side, one per core (DSVL_FUZZ_PARALLEL), each for its full time.
+parallel=${DSVL_FUZZ_PARALLEL:-$(nproc)}
+declare -A pid_of
+failed=()
+for h in "${harnesses[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do wait -n || true; done
+  echo "== fuzz_$h: ${seconds}s"
+  run_one "$h" &
+  pid_of[$h]=$!
+done
+for h in "${harnesses[@]}"; do
+  if wait "${pid_of[$h]}"; then
+    echo "-- fuzz_$h:"
+    grep -E "^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|^#[0-9]+ +DONE" "build-fuzz/$h.log" || true
+  else
     failed+=("$h")
     tail -n 40 "build-fuzz/$h.log"
-    echo "!! fuzz_$h: finding (exit $status), see build-fuzz/$h.log and $artifacts/"
+    echo "!! fuzz_$h: finding, see build-fuzz/$h.log and build-fuzz/artifacts/$h/"
   fi
 done
 

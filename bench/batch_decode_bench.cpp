@@ -27,7 +27,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "dsvl/thread_pool.h"
+#include "core/thread_pool.h"
 #include "io/safetensors.h"
 #include "kernels/ops.h"
 #include "llm/language_model.h"

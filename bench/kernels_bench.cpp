@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "core/cpu_info.h"
-#include "dsvl/tensor.h"
-#include "dsvl/thread_pool.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"
 #include "kernels/isa.h"
 #include "kernels/ops.h"
 #include "kernel_bench_util.h"

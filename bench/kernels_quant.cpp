@@ -11,7 +11,7 @@
 #include <tuple>
 #include <vector>
 
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 #include "kernels/isa.h"
 #include "kernels/ops.h"
 #include "kernels/quant_formats.h"

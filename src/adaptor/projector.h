@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "adaptor/projector_config.h"
-#include "dsvl/tensor.h"
-#include "dsvl/thread_pool.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"
 
 namespace dsvl {
 

@@ -1,4 +1,4 @@
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 
 #include <cstdlib>
 #include <new>

@@ -1,4 +1,4 @@
-#include "dsvl/thread_pool.h"
+#include "core/thread_pool.h"
 
 #include <algorithm>
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/mapped_file.h"
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 
 namespace dsvl {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 
 namespace dsvl {
 

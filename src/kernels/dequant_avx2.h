@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 #include "kernels/quant_formats.h"
 
 namespace dsvl::kernels::simd {

@@ -20,7 +20,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 #include "kernels/gemm_impl.h"
 #include "kernels/gemv_bf16dot_impl.h"
 #include "kernels/scratch.h"

@@ -19,7 +19,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "dsvl/thread_pool.h"
+#include "core/thread_pool.h"
 #include "kernels/dequant_avx2.h"
 #include "kernels/scratch.h"
 #include "kernels/simd.h"

@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 #include "kernels/gemm_impl.h"
 #include "kernels/scratch.h"
 #include "kernels/simd.h"

@@ -20,8 +20,8 @@
 
 #include <cstdint>
 
-#include "dsvl/tensor.h"
-#include "dsvl/thread_pool.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"
 #include "kernels/gemm_impl.h"
 #include "kernels/int8_dot.h"
 #include "kernels/quant_act_avx2.h"

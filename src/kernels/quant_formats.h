@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 
 namespace dsvl::quant {
 

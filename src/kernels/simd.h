@@ -5,8 +5,8 @@
 
 #include <cstdint>
 
-#include "dsvl/tensor.h"
-#include "dsvl/thread_pool.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"
 #include "kernels/ops.h"
 
 namespace dsvl::kernels::simd {

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 #include "llm/blocks.h"
 #include "llm/llm_config.h"
 

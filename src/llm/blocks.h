@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "core/aligned_alloc.h"
-#include "dsvl/thread_pool.h"
+#include "core/thread_pool.h"
 #include "llm/kv_layer.h"
 #include "llm/linear_batch.h"
 

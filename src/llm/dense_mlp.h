@@ -8,8 +8,8 @@
 #include <string>
 #include <utility>
 
-#include "dsvl/tensor.h"
-#include "dsvl/thread_pool.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"
 #include "llm/linear_batch.h"
 
 namespace dsvl {

@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 #include "llm/blocks.h"
 #include "llm/language_model.h"
 

@@ -6,8 +6,8 @@
 
 #include <cstdint>
 
-#include "dsvl/tensor.h"
-#include "dsvl/thread_pool.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"
 
 namespace dsvl {
 

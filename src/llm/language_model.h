@@ -8,8 +8,8 @@
 #include <span>
 #include <vector>
 
-#include "dsvl/tensor.h"
-#include "dsvl/thread_pool.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"
 #include "llm/llm_config.h"
 
 namespace dsvl {

@@ -21,8 +21,8 @@
 #include <span>
 #include <vector>
 
-#include "dsvl/tensor.h"
-#include "dsvl/thread_pool.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"
 
 namespace dsvl {
 

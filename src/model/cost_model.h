@@ -18,7 +18,7 @@
 
 #include <cstdint>
 
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 #include "model/model_config.h"
 
 namespace dsvl {

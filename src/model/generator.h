@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "dsvl/dsvl.h"
-#include "dsvl/thread_pool.h"
+#include "core/thread_pool.h"
 #include "llm/language_model.h"
 #include "model/sampler.h"
 

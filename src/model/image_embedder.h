@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "dsvl/tensor.h"
-#include "dsvl/thread_pool.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"
 #include "io/image.h"
 
 namespace dsvl {

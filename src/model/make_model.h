@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 #include "model/model_config.h"
 #include "model/quant_policy.h"
 #include "model/tensor_manifest.h"

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 #include "model/tensor_manifest.h"
 
 namespace dsvl {

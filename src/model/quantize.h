@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "dsvl/tensor.h"
-#include "dsvl/thread_pool.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"
 #include "model/quant_policy.h"
 #include "model/tensor_manifest.h"
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 #include "model/model_config.h"
 
 namespace dsvl {

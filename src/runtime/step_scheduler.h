@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "dsvl/thread_pool.h"
+#include "core/thread_pool.h"
 #include "llm/language_model.h"
 
 namespace dsvl {

@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "dsvl/thread_pool.h"
+#include "core/thread_pool.h"
 #include "vision/sam.h"
 #include "vision/vit.h"
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "dsvl/error.h"
-#include "dsvl/thread_pool.h"
+#include "core/thread_pool.h"
 
 namespace dsvl {
 namespace {

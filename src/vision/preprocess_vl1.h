@@ -2,7 +2,7 @@
 // square with int(mean * 255), rescale, and normalise if the config says so.
 #pragma once
 
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 #include "io/image.h"
 #include "vision/image_processor_config.h"
 

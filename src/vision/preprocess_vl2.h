@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 #include "io/image.h"
 #include "vision/image_processor_config.h"
 

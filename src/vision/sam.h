@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "dsvl/tensor.h"
-#include "dsvl/thread_pool.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"
 #include "vision/vision_config.h"
 
 namespace dsvl {

@@ -14,7 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "dsvl/error.h"
-#include "dsvl/thread_pool.h"
+#include "core/thread_pool.h"
 #include "io/safetensors.h"
 
 namespace dsvl {

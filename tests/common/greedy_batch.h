@@ -10,7 +10,7 @@
 #include <memory>
 #include <vector>
 
-#include "dsvl/thread_pool.h"
+#include "core/thread_pool.h"
 #include "llm/language_model.h"
 
 namespace dsvl::test {

@@ -1,4 +1,4 @@
-#include "dsvl/thread_pool.h"
+#include "core/thread_pool.h"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,7 @@
 
 #include "core/aligned_alloc.h"
 #include "dsvl/error.h"
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 #include "kernels/scratch.h"
 
 namespace dsvl {

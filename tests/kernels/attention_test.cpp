@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "dsvl/thread_pool.h"
+#include "core/thread_pool.h"
 #include "kernel_test_util.h"
 #include "kernels/ops.h"
 #include "kernels/reference.h"

@@ -9,7 +9,7 @@
 
 #include <cstring>
 
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 
 // Intrinsics the kernels use that SIMDe 0.7.4 does not provide, built from AVX2 instructions or
 // scalar code with the same per-lane definition (zero-extend, f16 widen, round-to-nearest-even

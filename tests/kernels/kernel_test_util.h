@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 #include "kernels/isa.h"
 #include "emulated_variants.h"
 #include "kernels/simd.h"

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "dsvl/error.h"
-#include "dsvl/thread_pool.h"
+#include "core/thread_pool.h"
 #include "kernel_test_util.h"
 #include "kernels/ops.h"
 #include "kernels/quant_formats.h"

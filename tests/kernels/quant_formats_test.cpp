@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "dsvl/error.h"
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 
 namespace dsvl::quant {
 namespace {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "dsvl/error.h"
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 #include "kernels/ops.h"
 
 namespace dsvl {

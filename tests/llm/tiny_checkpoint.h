@@ -13,7 +13,7 @@
 
 #include <unistd.h>
 
-#include "dsvl/tensor.h"
+#include "core/tensor.h"
 #include "io/safetensors.h"
 #include "llm/language_model.h"
 #include "llm/llm_config.h"

@@ -28,7 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adaptor/projector.h"
-#include "dsvl/thread_pool.h"
+#include "core/thread_pool.h"
 #include "io/image_decode.h"
 #include "io/safetensors.h"
 #include "kernels/isa.h"

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "dsvl/error.h"
-#include "dsvl/thread_pool.h"
+#include "core/thread_pool.h"
 #include "vision/pil_resample.h"
 #include "vision/preprocess_vl1.h"
 #include "vision/preprocess_vl2.h"

@@ -18,7 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "dsvl/error.h"
-#include "dsvl/thread_pool.h"
+#include "core/thread_pool.h"
 #include "io/safetensors.h"
 #include "vision/hybrid_tower.h"
 #include "vision/sam.h"

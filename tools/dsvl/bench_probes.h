@@ -2,7 +2,7 @@
 // this build reaches with the model's threads, to put decode and vision figures against.
 #pragma once
 
-#include "dsvl/thread_pool.h"
+#include "core/thread_pool.h"
 
 namespace dsvl::cli {
 

@@ -28,5 +28,6 @@ void AddBenchCommand(CLI::App& app);
 void AddQuantizeCommand(CLI::App& app);
 void AddChatCommand(CLI::App& app);
 void AddServeCommand(CLI::App& app);
+void AddTrainCommand(CLI::App& app);
 
 }  // namespace dsvl::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   dsvl::cli::AddMakeModelCommand(app);
   dsvl::cli::AddQuantizeCommand(app);
   dsvl::cli::AddServeCommand(app);
+  dsvl::cli::AddTrainCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -61,13 +61,12 @@ VisionTransformer::VisionTransformer(const VitConfig& config, const WeightStore&
   }
 }
 
-void VisionTransformer::Im2Patches(ThreadPool& pool, const float* pixels, int64_t n,
-                                   float* patches) const {
-  const int64_t S = config_.image_size, ps = config_.patch_size, G = config_.grid();
+void VitIm2Patches(ThreadPool& pool, const VitConfig& config, const float* pixels, int64_t n, float* patches) {
+  const int64_t S = config.image_size, ps = config.patch_size, G = config.grid();
   const int64_t K = 3 * ps * ps;
-  const bool normalize = config_.normalize;
+  const bool normalize = config.normalize;
   // Normalize(mean, std) in torchvision is (x - mean) / std in the tensor's dtype (f32 here).
-  const std::array<float, 3> mean = config_.mean, sd = config_.std;
+  const std::array<float, 3> mean = config.mean, sd = config.std;
   pool.ParallelFor(n * G, 1, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t img = r / G, py = r % G;
@@ -99,7 +98,7 @@ void VisionTransformer::Forward(ThreadPool& pool, const float* pixels, int64_t n
   Tensor wide = Tensor::Empty(DType::kF32, Shape{M, std::max(F, K)});  // patches, then MLP hidden
   Tensor pos = Tensor::Empty(DType::kF32, Shape{T, W});
 
-  Im2Patches(pool, pixels, n, wide.f32());
+  VitIm2Patches(pool, config_, pixels, n, wide.f32());
   kernels::Linear(pool, wide.f32(), M, K, patch_w_.Reshape(Shape{W, K}), &patch_b_, x.f32());
   kernels::ToF32(pos_embed_, 0, T * W, pos.f32());
   for (int64_t img = 0; img < n; ++img) kernels::Add(pool, x.f32() + img * T * W, pos.f32(), T * W);

@@ -16,6 +16,12 @@ namespace dsvl {
 
 class WeightStore;
 
+// Writes the patches of n images as rows [n * num_patches, 3 * p * p] in the conv weight's (c, ky, kx)
+// order, normalising on the way if the config asks for it: the patch-embedding conv is then a Linear
+// over these rows. Shared with the training tower (train/vit_trainer.h), whose patch-weight gradient
+// relies on this same layout.
+void VitIm2Patches(ThreadPool& pool, const VitConfig& config, const float* pixels, int64_t n, float* patches);
+
 class VisionTransformer {
  public:
   // Resolves every tensor under config.prefix and checks its shape; throws dsvl::Error naming the
@@ -36,10 +42,6 @@ class VisionTransformer {
     TensorView norm1_w, norm1_b, qkv_w, qkv_b, proj_w, proj_b;
     TensorView norm2_w, norm2_b, fc1_w, fc1_b, fc2_w, fc2_b;
   };
-
-  // Writes the patches of n images as rows [n * tokens, 3 * p * p] in the conv weight's (c, ky, kx)
-  // order, normalising on the way if the config asks for it.
-  void Im2Patches(ThreadPool& pool, const float* pixels, int64_t n, float* patches) const;
 
   VitConfig config_;
   int64_t mlp_hidden_ = 0;

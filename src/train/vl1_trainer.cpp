@@ -14,6 +14,7 @@
 #include "train/llama_trainer.h"
 #include "train/mlp_projector_trainer.h"
 #include "train/sft_data.h"
+#include "train/vit_trainer.h"
 #include "vision/preprocess_vl1.h"
 #include "vision/vit.h"
 
@@ -28,7 +29,9 @@ bool StartsWith(const std::string& s, const std::string& prefix) { return s.rfin
 
 struct Vl1Trainer::Example {
   TrainingSequence seq;
-  std::vector<float> features;  // frozen SigLIP outputs of its images, [images * 576, width]
+  int64_t images = 0;
+  std::vector<float> features;  // frozen tower: its SigLIP outputs, [images * 576, width]
+  std::vector<float> pixels;    // training tower: its preprocessed images, [images, 3, 384, 384]
 };
 
 Vl1Trainer::Vl1Trainer(const TrainOptions& options) : options_(options) {
@@ -48,15 +51,16 @@ Vl1Trainer::Vl1Trainer(const TrainOptions& options) : options_(options) {
   tokenizer_ = Tokenizer::Load(options.model_dir);
 
   // Trainable sets (DeepSeek-VL paper): align = aligner; pretrain = aligner + LLM; sft = + SigLIP.
+  const bool train_tower = options.stage == "sft";
   for (const auto& [name, info] : weights_->tensors()) {
     const bool aligner = StartsWith(name, config_.projector.prefix);
     const bool llm = StartsWith(name, config_.llm.prefix);
-    if (aligner || (llm && options.stage != "align")) params_.Add(*weights_, name);
+    const bool tower = StartsWith(name, config_.siglip->prefix) && name.find(".attn_pool.") == std::string::npos;
+    if (aligner || (llm && options.stage != "align") || (tower && train_tower)) params_.Add(*weights_, name);
   }
-  if (options.stage == "sft")
-    note_ = "sft: the SigLIP tower stays frozen (its backward is not implemented yet); aligner + LLM train";
   llm_ = std::make_unique<LlamaTrainer>(config_.llm, *weights_, params_);
   adaptor_ = std::make_unique<MlpProjectorTrainer>(config_.projector, *weights_, params_);
+  if (train_tower) vit_ = std::make_unique<VitTrainer>(*config_.siglip, *weights_, params_);
 
   // Data: formatted once; the frozen tower's outputs computed once per image.
   VisionTransformer vit(*config_.siglip, *weights_);
@@ -67,11 +71,16 @@ Vl1Trainer::Vl1Trainer(const TrainOptions& options) : options_(options) {
     e.seq = FormatTrainingSequence(config_, *tokenizer_, c.messages, tokens);
     if (e.seq.supervised == 0)
       Throw(ErrorCode::kInvalidArgument, ErrorContext{options.data, "conversation " + c.id, "an assistant turn", "none", ""});
+    e.images = static_cast<int64_t>(c.image_paths.size());
     const int64_t per_image = vit.tokens() * vit.width();
-    e.features.resize(static_cast<size_t>(per_image) * c.image_paths.size());
     for (size_t i = 0; i < c.image_paths.size(); ++i) {
       const Tensor pixels = PreprocessVl1(DecodeImageFile(c.image_paths[i]), config_.vl1_processor, pool_.get());
-      vit.Forward(*pool_, pixels.f32(), 1, e.features.data() + static_cast<int64_t>(i) * per_image);
+      if (vit_) {
+        e.pixels.insert(e.pixels.end(), pixels.f32(), pixels.f32() + pixels.numel());
+      } else {
+        e.features.resize(static_cast<size_t>(per_image) * (i + 1));
+        vit.Forward(*pool_, pixels.f32(), 1, e.features.data() + static_cast<int64_t>(i) * per_image);
+      }
     }
     data_.push_back(std::move(e));
   }
@@ -89,15 +98,21 @@ double Vl1Trainer::RunExamples(const std::vector<size_t>& which, bool backward, 
   int64_t n_sup = 0;
   for (size_t i : which) n_sup += data_[i].seq.supervised;
   double total = 0;
-  std::vector<float> proj, embeds, d_embeds, d_proj;
+  std::vector<float> proj, embeds, d_embeds, d_proj, features, d_features;
   for (size_t i : which) {
     const Example& e = data_[i];
     const std::vector<int64_t>& ids = e.seq.prompt.ids;
     const int64_t T = static_cast<int64_t>(ids.size());
-    const int64_t n_img = static_cast<int64_t>(e.features.size()) / adaptor_->input_dim();
+    const float* feats = e.features.data();
+    if (vit_ && e.images > 0) {  // the tower trains: run it (its activations kept for the backward)
+      features.assign(static_cast<size_t>(e.images * vit_->tokens() * vit_->width()), 0.0f);
+      vit_->Forward(*pool_, e.pixels.data(), e.images, features.data());
+      feats = features.data();
+    }
+    const int64_t n_img = e.images * config_.tokens_per_image_vl1;
     proj.assign(static_cast<size_t>(n_img * d), 0.0f);
     embeds.assign(static_cast<size_t>(T * d), 0.0f);
-    if (n_img > 0) adaptor_->Forward(*pool_, e.features.data(), n_img, proj.data());
+    if (n_img > 0) adaptor_->Forward(*pool_, feats, n_img, proj.data());
     llm_->Embed(ids.data(), T, embeds.data());
     std::vector<int64_t> table_ids = ids;
     int64_t img = 0;
@@ -120,7 +135,13 @@ double Vl1Trainer::RunExamples(const std::vector<size_t>& which, bool backward, 
       img = 0;
       for (int64_t t = 0; t < T; ++t)
         if (e.seq.prompt.image_mask[static_cast<size_t>(t)]) std::copy_n(d_embeds.data() + t * d, d, d_proj.data() + img++ * d);
-      adaptor_->Backward(*pool_, d_proj.data(), nullptr);
+      if (vit_) {
+        d_features.assign(static_cast<size_t>(n_img * adaptor_->input_dim()), 0.0f);
+        adaptor_->Backward(*pool_, d_proj.data(), d_features.data());
+        vit_->Backward(*pool_, d_features.data());
+      } else {
+        adaptor_->Backward(*pool_, d_proj.data(), nullptr);
+      }
     }
     if (tokens) *tokens += T;
   }
@@ -173,10 +194,14 @@ double Vl1Trainer::EvalLoss() {
   return RunExamples(all, false, nullptr, nullptr);
 }
 
-void Vl1Trainer::Save(const std::string& out_dir) const {
-  const fs::path out(out_dir), in(options_.model_dir);
-  if (fs::exists(out) && fs::equivalent(out, in))
+void CheckOutputDir(const std::string& model_dir, const std::string& out_dir) {
+  if (fs::exists(out_dir) && fs::exists(model_dir) && fs::equivalent(out_dir, model_dir))
     Throw(ErrorCode::kInvalidArgument, ErrorContext{"--out", "directory", "not the input model directory", out_dir, ""});
+}
+
+void Vl1Trainer::Save(const std::string& out_dir) const {
+  CheckOutputDir(options_.model_dir, out_dir);
+  const fs::path out(out_dir), in(options_.model_dir);
   fs::create_directories(out);
   for (const auto& entry : fs::directory_iterator(in)) {
     const std::string name = entry.path().filename().string();

@@ -3,11 +3,11 @@
 // checkpoints written in the official Hugging Face layout.
 //   align:    the aligner only (stage 1)
 //   pretrain: aligner + language model, vision frozen (stage 2)
-//   sft:      aligner + language model + SigLIP in the paper; the SigLIP backward is not implemented
-//             yet, so sft here trains the same set as pretrain and says so (TrainerInfo::note).
+//   sft:      aligner + language model + SigLIP (its attention-pool head is not in the forward and is
+//             left as it is, as the official optimizer skips it)
 // Each step takes `batch` conversations (in a seeded shuffled order, epoch after epoch); the loss is
 // the summed cross-entropy of their supervised tokens over their count, as the official fixtures do.
-// While the tower is frozen its outputs are computed once per image and reused.
+// While the tower is frozen (align, pretrain) its outputs are computed once per image and reused.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +30,7 @@ namespace train {
 
 class LlamaTrainer;
 class MlpProjectorTrainer;
+class VitTrainer;
 
 struct TrainOptions {
   std::string model_dir, data, images_dir;
@@ -53,6 +54,10 @@ struct StepReport {
   double grad_norm = 0;    // before clipping
   double seconds = 0;
 };
+
+// Throws kInvalidArgument when `out_dir` is the model directory itself (checked before training, so a
+// long run does not fail at the end).
+void CheckOutputDir(const std::string& model_dir, const std::string& out_dir);
 
 class Vl1Trainer {
  public:
@@ -84,6 +89,7 @@ class Vl1Trainer {
   ParamSet params_;
   std::unique_ptr<LlamaTrainer> llm_;
   std::unique_ptr<MlpProjectorTrainer> adaptor_;
+  std::unique_ptr<VitTrainer> vit_;  // sft only: the tower trains
   std::vector<Example> data_;
   std::vector<size_t> order_;
   size_t cursor_ = 0;

@@ -21,8 +21,8 @@ void AddTrainCommand(CLI::App& app) {
   cmd->add_option("-m,--model", o->model_dir, "model directory to start from")->required();
   cmd->add_option("--data", o->data, "training conversations, one JSON object per line")->required();
   cmd->add_option("--images", o->images_dir, "directory for relative image paths (default: the data file's)");
-  cmd->add_option("--stage", o->stage, "align (aligner), pretrain (aligner + LLM) or sft")
-      ->check(CLI::IsMember({"align", "pretrain", "sft"}));
+  // Checked by the trainer, so a bad value is a dsvl error (status 1) naming the flag.
+  cmd->add_option("--stage", o->stage, "align (aligner), pretrain (aligner + LLM) or sft (+ SigLIP); default sft");
   cmd->add_option("-o,--out", *out, "output model directory")->required();
   cmd->add_option("--steps", o->steps, "optimizer steps")->check(CLI::NonNegativeNumber);
   cmd->add_option("--batch", o->batch, "conversations per step (0 = all)")->check(CLI::NonNegativeNumber);
@@ -36,6 +36,7 @@ void AddTrainCommand(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "seed of the data order");
   cmd->add_option("-t,--threads", o->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   cmd->callback([o, out, eval_every] {
+    train::CheckOutputDir(o->model_dir, *out);
     train::Vl1Trainer trainer(*o);
     int64_t elements = 0;
     for (const TrainParam& p : trainer.params().params()) elements += p.numel();

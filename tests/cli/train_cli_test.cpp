@@ -1,0 +1,136 @@
+// `dsvl train` through the binary on the v1_siglip fixture checkpoint and the training fixtures'
+// data.jsonl (real image decoding, preprocessing and tokenisation on the way): the losses it prints
+// before and after AdamW steps are the official run's (case.json losses_by_step), the directory it
+// writes loads in `dsvl run` and in training again (its tensors are the updated ones), and misuse
+// exits with status 1 and a message naming the problem.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace dsvl {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string Read(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+const std::string kFixtures = std::string(DSVL_TEST_DATA_DIR) + "/fixtures";
+const std::string kV1 = kFixtures + "/v1_siglip/ckpt";
+const std::string kData = kFixtures + "/training/data.jsonl";
+const std::string kImages = kFixtures + "/images";
+
+class TrainCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("dsvl_train_cli_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  Result Dsvl(const std::string& args) {
+    const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
+    const std::string cmd = std::string(DSVL_BIN_DIR) + "/dsvl " + args + " > '" + out.string() + "' 2> '" +
+                            err.string() + "' < /dev/null";
+    const int raw = std::system(cmd.c_str());
+    Result r;
+    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    r.out = Read(out);
+    r.err = Read(err);
+    return r;
+  }
+
+  fs::path dir_;
+};
+
+// "step 0: loss X" and "eval after step K: loss X" lines, in order.
+std::vector<double> EvalLosses(const std::string& out) {
+  std::vector<double> v;
+  const std::regex re(R"((?:step 0|eval after step \d+): loss ([0-9.]+))");
+  for (auto it = std::sregex_iterator(out.begin(), out.end(), re); it != std::sregex_iterator(); ++it)
+    v.push_back(std::stod((*it)[1]));
+  return v;
+}
+
+nlohmann::json Case(const std::string& stage) {
+  std::ifstream f(kFixtures + "/training/v1_siglip/" + stage + "/case.json");
+  return nlohmann::json::parse(f);
+}
+
+// The same bound as tests/train (5x the official run's 1-vs-2-thread loss noise of 1.9e-6); the
+// printed 6 decimals add at most 5e-7.
+constexpr double kPrinted = 1e-5;
+
+TEST_F(TrainCli, AlignThreeStepsGivesTheOfficialLossesAndALoadableModel) {
+  const std::string out = (dir_ / "aligned").string();
+  const Result r = Dsvl("train -m " + kV1 + " --data " + kData + " --images " + kImages +
+                        " --stage align --steps 3 --eval-every 1 -t 2 --out " + out);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::vector<double> losses = EvalLosses(r.out);
+  const nlohmann::json c = Case("align");
+  ASSERT_EQ(losses.size(), 4u) << r.out;
+  for (size_t k = 0; k < 4; ++k) EXPECT_NEAR(losses[k], c["losses_by_step"][k].get<double>(), kPrinted) << k;
+  EXPECT_NE(r.out.find("4 tensors (15552 parameters) trainable"), std::string::npos) << r.out;
+
+  // The saved directory runs, and training from it starts at the loss the first run ended with.
+  const Result run = Dsvl("run -m " + out + " --image " + kImages + "/D_17x23.png -p 'What is in this image?' -n 3");
+  EXPECT_EQ(run.status, 0) << run.err;
+  const Result again = Dsvl("train -m " + out + " --data " + kData + " --images " + kImages +
+                            " --stage align --steps 0 --out " + (dir_ / "again").string());
+  ASSERT_EQ(again.status, 0) << again.err;
+  const std::vector<double> resumed = EvalLosses(again.out);
+  ASSERT_FALSE(resumed.empty());
+  EXPECT_NEAR(resumed[0], losses[3], 2e-6);
+}
+
+TEST_F(TrainCli, SftTrainsEverythingAndMatchesTheOfficialStep) {
+  const Result r = Dsvl("train -m " + kV1 + " --data " + kData + " --images " + kImages +
+                        " --stage sft --steps 1 -t 2 --out " + (dir_ / "sft").string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json c = Case("sft");
+  const std::vector<double> losses = EvalLosses(r.out);
+  ASSERT_EQ(losses.size(), 2u) << r.out;
+  EXPECT_NEAR(losses[0], c["losses_by_step"][0].get<double>(), kPrinted);
+  EXPECT_NEAR(losses[1], c["losses_by_step"][1].get<double>(), kPrinted);
+  // Every tensor with a gradient in the official run: 79 minus the 13 attention-pool tensors.
+  EXPECT_NE(r.out.find("66 tensors"), std::string::npos) << r.out;
+}
+
+TEST_F(TrainCli, MisuseIsAnErrorNamingTheProblem) {
+  const std::string out = " --out " + (dir_ / "x").string();
+  Result r = Dsvl("train -m " + kV1 + " --data " + kData + " --images " + kImages + " --stage warmup" + out);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("--stage"), std::string::npos) << r.err;
+  r = Dsvl("train -m " + kFixtures + "/vl2_tiny/ckpt --data " + kData + " --images " + kImages + out);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("not implemented yet"), std::string::npos) << r.err;
+  r = Dsvl("train -m " + kV1 + " --data " + (dir_ / "missing.jsonl").string() + out);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("missing.jsonl"), std::string::npos) << r.err;
+  r = Dsvl("train -m " + kV1 + " --data " + kData + " --images " + kImages + " --out " + kV1);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("--out"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace dsvl

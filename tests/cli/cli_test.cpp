@@ -20,6 +20,7 @@
 #include "model/chat_format.h"
 #include "model/prompt_builder.h"
 #include "npy.h"
+#include "run_dsvl.h"
 #include "text/tokenizer.h"
 
 namespace dsvl {
@@ -29,29 +30,15 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using Ids = std::vector<int64_t>;
 
-std::string Q(const std::string& s) {  // shell single-quoting
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using test::ReadFile;
+std::string Q(const std::string& s) { return test::ShellQuote(s); }
 
 std::string Data(const std::string& rel) { return std::string(DSVL_TEST_DATA_DIR) + "/" + rel; }
 const std::string kVl2 = Data("fixtures/vl2_tiny/ckpt");
 const std::string kV1 = Data("fixtures/v1_hybrid/ckpt");
 const std::string kImageA = Data("fixtures/images/A_640x480.jpg");
 
-struct Result {
-  int status = -1;   // exit status (-1: killed by a signal)
-  int signal = 0;
-  std::string out, err;
-};
+using Result = test::DsvlResult;
 
 class Cli : public ::testing::Test {
  public:
@@ -63,20 +50,7 @@ class Cli : public ::testing::Test {
 
   // Runs `dsvl <args>` with stdin from `input`, capturing stdout and stderr.
   static Result Dsvl(const std::string& args, const std::string& input = "") {
-    const fs::path in = dir_ / "stdin", out = dir_ / "stdout", err = dir_ / "stderr";
-    std::ofstream(in, std::ios::binary) << input;
-    const std::string cmd = Q(std::string(DSVL_BIN_DIR) + "/dsvl") + " " + args + " < " + Q(in.string()) + " > " +
-                            Q(out.string()) + " 2> " + Q(err.string());
-    const int raw = std::system(cmd.c_str());
-    Result r;
-    if (WIFEXITED(raw)) {
-      r.status = WEXITSTATUS(raw);
-    } else if (WIFSIGNALED(raw)) {
-      r.signal = WTERMSIG(raw);
-    }
-    r.out = ReadFile(out);
-    r.err = ReadFile(err);
-    return r;
+    return test::RunDsvl(dir_, args, input);
   }
 
   // First `n` official greedy ids of a fixture case, and its prompt with BOS and the image id.

@@ -13,22 +13,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "run_dsvl.h"
+
 namespace dsvl {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string Read(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using Result = test::DsvlResult;
+using test::ReadFile;
 
 class QuantizeCli : public ::testing::Test {
  protected:
@@ -39,17 +32,7 @@ class QuantizeCli : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  Result Dsvl(const std::string& args) {
-    const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
-    const std::string cmd = std::string(DSVL_BIN_DIR) + "/dsvl " + args + " > '" + out.string() + "' 2> '" +
-                            err.string() + "' < /dev/null";
-    const int raw = std::system(cmd.c_str());
-    Result r;
-    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    r.out = Read(out);
-    r.err = Read(err);
-    return r;
-  }
+  Result Dsvl(const std::string& args) { return test::RunDsvl(dir_, args); }
 
   fs::path dir_;
 };

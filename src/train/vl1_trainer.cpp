@@ -7,7 +7,12 @@
 #include <numeric>
 #include <random>
 
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
 #include "dsvl/error.h"
+#include "kernels/ops.h"
 #include "io/image_decode.h"
 #include "io/safetensors.h"
 #include "text/tokenizer.h"
@@ -62,15 +67,31 @@ Vl1Trainer::Vl1Trainer(const TrainOptions& options) : options_(options) {
   adaptor_ = std::make_unique<MlpProjectorTrainer>(config_.projector, *weights_, params_);
   if (train_tower) vit_ = std::make_unique<VitTrainer>(*config_.siglip, *weights_, params_);
 
-  // Data: formatted once; the frozen tower's outputs computed once per image.
+  if (options.text_ratio < 0 || options.text_ratio > 1 || (options.text_ratio > 0 && options.text_data.empty()))
+    Throw(ErrorCode::kInvalidArgument,
+          ErrorContext{"--text-ratio", "value", "in [0, 1], with --text-data", std::to_string(options.text_ratio), ""});
+  data_ = LoadExamples(options.data, true);
+  if (!options.text_data.empty()) text_ = LoadExamples(options.text_data, false);
+  if (!options.eval_data.empty()) eval_ = LoadExamples(options.eval_data, true);
+  order_.resize(data_.size());
+  std::iota(order_.begin(), order_.end(), 0);
+  text_order_.resize(text_.size());
+  std::iota(text_order_.begin(), text_order_.end(), 0);
+  if (options.resume) LoadOptimizerState();
+}
+
+// Conversations formatted once; a frozen tower's outputs computed once per image.
+std::vector<Vl1Trainer::Example> Vl1Trainer::LoadExamples(const std::string& path, bool allow_images) {
   VisionTransformer vit(*config_.siglip, *weights_);
-  const auto conversations = ReadTrainingJsonl(options.data, config_.family, options.images_dir);
-  for (const TrainingConversation& c : conversations) {
+  std::vector<Example> out;
+  for (const TrainingConversation& c : ReadTrainingJsonl(path, config_.family, options_.images_dir)) {
+    if (!allow_images && !c.image_paths.empty())
+      Throw(ErrorCode::kInvalidArgument, ErrorContext{path, "conversation " + c.id, "text only (--text-data)", "images", ""});
     Example e;
     const std::vector<int64_t> tokens(c.image_paths.size(), config_.tokens_per_image_vl1);
     e.seq = FormatTrainingSequence(config_, *tokenizer_, c.messages, tokens);
     if (e.seq.supervised == 0)
-      Throw(ErrorCode::kInvalidArgument, ErrorContext{options.data, "conversation " + c.id, "an assistant turn", "none", ""});
+      Throw(ErrorCode::kInvalidArgument, ErrorContext{path, "conversation " + c.id, "an assistant turn", "none", ""});
     e.images = static_cast<int64_t>(c.image_paths.size());
     const int64_t per_image = vit.tokens() * vit.width();
     for (size_t i = 0; i < c.image_paths.size(); ++i) {
@@ -82,25 +103,24 @@ Vl1Trainer::Vl1Trainer(const TrainOptions& options) : options_(options) {
         vit.Forward(*pool_, pixels.f32(), 1, e.features.data() + static_cast<int64_t>(i) * per_image);
       }
     }
-    data_.push_back(std::move(e));
+    out.push_back(std::move(e));
   }
-  order_.resize(data_.size());
-  std::iota(order_.begin(), order_.end(), 0);
+  return out;
 }
 
 Vl1Trainer::~Vl1Trainer() = default;
 
 int64_t Vl1Trainer::num_conversations() const { return static_cast<int64_t>(data_.size()); }
 
-double Vl1Trainer::RunExamples(const std::vector<size_t>& which, bool backward, int64_t* tokens,
+double Vl1Trainer::RunExamples(const std::vector<const Example*>& which, bool backward, int64_t* tokens,
                                int64_t* supervised) {
   const int64_t d = llm_->hidden();
   int64_t n_sup = 0;
-  for (size_t i : which) n_sup += data_[i].seq.supervised;
+  for (const Example* e : which) n_sup += e->seq.supervised;
   double total = 0;
   std::vector<float> proj, embeds, d_embeds, d_proj, features, d_features;
-  for (size_t i : which) {
-    const Example& e = data_[i];
+  for (const Example* ep : which) {
+    const Example& e = *ep;
     const std::vector<int64_t>& ids = e.seq.prompt.ids;
     const int64_t T = static_cast<int64_t>(ids.size());
     const float* feats = e.features.data();
@@ -155,14 +175,25 @@ StepReport Vl1Trainer::Step() {
   r.step = ++step_;
   const size_t batch = options_.batch > 0 ? std::min<size_t>(static_cast<size_t>(options_.batch), data_.size())
                                           : data_.size();
-  std::vector<size_t> which;
-  while (which.size() < batch) {
-    if (cursor_ == 0 && options_.batch > 0) {  // a new epoch: a fresh seeded order
-      std::mt19937_64 rng(options_.seed + static_cast<uint64_t>(step_));
-      std::shuffle(order_.begin(), order_.end(), rng);
+  std::vector<const Example*> which;
+  // Each conversation of the step is text-only with probability text_ratio (seeded draws), else
+  // multimodal; each source is walked in a seeded shuffled order, epoch after epoch.
+  auto next = [&](std::vector<Example>& src, std::vector<size_t>& order, size_t& cursor, uint64_t salt) {
+    if (cursor == 0 && (options_.batch > 0 || salt != 0)) {
+      std::mt19937_64 rng(options_.seed + salt + static_cast<uint64_t>(step_));
+      std::shuffle(order.begin(), order.end(), rng);
     }
-    which.push_back(order_[cursor_]);
-    cursor_ = (cursor_ + 1) % order_.size();
+    const Example* e = &src[order[cursor]];
+    cursor = (cursor + 1) % order.size();
+    return e;
+  };
+  while (which.size() < batch) {
+    bool text = false;
+    if (!text_.empty() && options_.text_ratio > 0) {
+      std::mt19937_64 rng(options_.seed ^ (0x9e3779b97f4a7c15ull * ++mix_draws_));
+      text = std::uniform_real_distribution<double>(0.0, 1.0)(rng) < options_.text_ratio;
+    }
+    which.push_back(text ? next(text_, text_order_, text_cursor_, 0x7e47ull) : next(data_, order_, cursor_, 0));
   }
   params_.ZeroGrads();
   r.loss = RunExamples(which, true, &r.tokens, &r.supervised);
@@ -189,9 +220,32 @@ StepReport Vl1Trainer::Step() {
 }
 
 double Vl1Trainer::EvalLoss() {
-  std::vector<size_t> all(data_.size());
-  std::iota(all.begin(), all.end(), 0);
+  std::vector<const Example*> all;
+  for (const Example& e : eval_.empty() ? data_ : eval_) all.push_back(&e);
   return RunExamples(all, false, nullptr, nullptr);
+}
+
+// optimizer/state.safetensors holds "<name>.exp_avg" and "<name>.exp_avg_sq" per trained tensor;
+// optimizer/state.json the step count and stage. (A subdirectory, so the model directory's own
+// *.safetensors stay the model's tensors.)
+void Vl1Trainer::LoadOptimizerState() {
+  const fs::path dir = fs::path(options_.model_dir) / "optimizer";
+  const nlohmann::json state = ReadJsonFile((dir / "state.json").string());
+  if (!state.contains("step") || !state["step"].is_number_integer() || state["step"].get<int64_t>() < 0)
+    Throw(ErrorCode::kCorruptData, ErrorContext{(dir / "state.json").string(), "step", "a step count", "missing", ""});
+  if (state.value("stage", "") != options_.stage)
+    Throw(ErrorCode::kInvalidArgument, ErrorContext{"--resume", "stage", "the saved run's stage (" + state.value("stage", "") + ")",
+                                                    options_.stage, ""});
+  const auto moments = WeightStore::Open((dir / "state.safetensors").string());
+  for (TrainParam& p : params_.params()) {
+    const TensorView& m = moments->Get(p.name + ".exp_avg", p.shape);
+    const TensorView& v = moments->Get(p.name + ".exp_avg_sq", p.shape);
+    p.adam_m.resize(p.value.size());
+    p.adam_v.resize(p.value.size());
+    kernels::ToF32(m, 0, m.numel(), p.adam_m.data());
+    kernels::ToF32(v, 0, v.numel(), p.adam_v.data());
+  }
+  step_ = state["step"].get<int64_t>();
 }
 
 void CheckOutputDir(const std::string& model_dir, const std::string& out_dir) {
@@ -232,6 +286,24 @@ void Vl1Trainer::Save(const std::string& out_dir) const {
     tensors.push_back({name, owned.back().view()});
   }
   WriteSafetensors((out / "model.safetensors").string(), tensors, {{"format", "pt"}});
+
+  // Optimizer state for --resume (after a run with 0 steps there are no moments yet: zeros).
+  fs::create_directories(out / "optimizer");
+  std::vector<Tensor> moments;
+  std::vector<TensorToWrite> state;
+  moments.reserve(2 * params_.params().size());
+  for (const TrainParam& p : params_.params()) {
+    for (const auto* src : {&p.adam_m, &p.adam_v}) {
+      Tensor t = Tensor::Zeros(DType::kF32, p.shape);
+      if (!src->empty()) std::copy(src->begin(), src->end(), t.f32());
+      moments.push_back(std::move(t));
+      state.push_back({p.name + (src == &p.adam_m ? ".exp_avg" : ".exp_avg_sq"), moments.back().view()});
+    }
+  }
+  WriteSafetensors((out / "optimizer" / "state.safetensors").string(), state, {{"format", "pt"}});
+  nlohmann::json j{{"step", step_}, {"stage", options_.stage}, {"lr", options_.adam.lr},
+                   {"weight_decay", options_.adam.weight_decay}};
+  std::ofstream((out / "optimizer" / "state.json").string()) << j.dump(2) << "\n";
 }
 
 }  // namespace dsvl::train

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,10 @@ class VitTrainer;
 
 struct TrainOptions {
   std::string model_dir, data, images_dir;
+  std::string eval_data;   // held-out conversations for EvalLoss (empty: the training data)
+  std::string text_data;   // text-only conversations mixed in (the DeepSeek-VL pretraining mixture)
+  double text_ratio = 0;   // share of a step's conversations drawn from text_data
+  bool resume = false;     // model_dir is a `dsvl train` output: continue its step count and AdamW moments
   std::string stage = "sft";  // align | pretrain | sft
   int64_t steps = 1;
   int64_t batch = 0;  // conversations per step; 0 = all of them
@@ -68,18 +73,23 @@ class Vl1Trainer {
   const ParamSet& params() const { return params_; }
   const std::string& note() const { return note_; }
   int64_t num_conversations() const;
+  int64_t step() const { return step_; }
 
   // One optimizer step (1-based step numbers, in order).
   StepReport Step();
-  // Batch loss at the current parameters over every conversation, no update.
+  // Loss at the current parameters over every eval conversation (eval_data, else the training
+  // data), no update.
   double EvalLoss();
   // The model directory in the official layout: every non-weight file copied, all tensors in one
-  // model.safetensors in the checkpoint's dtypes (trained ones rounded from the f32 masters).
+  // model.safetensors in the checkpoint's dtypes (trained ones rounded from the f32 masters); the
+  // AdamW moments and step count in optimizer/ (state.safetensors, state.json) for --resume.
   void Save(const std::string& out_dir) const;
 
  private:
   struct Example;
-  double RunExamples(const std::vector<size_t>& which, bool backward, int64_t* tokens, int64_t* supervised);
+  std::vector<Example> LoadExamples(const std::string& path, bool allow_images);
+  double RunExamples(const std::vector<const Example*>& which, bool backward, int64_t* tokens, int64_t* supervised);
+  void LoadOptimizerState();
 
   TrainOptions options_;
   std::unique_ptr<ThreadPool> pool_;
@@ -90,9 +100,10 @@ class Vl1Trainer {
   std::unique_ptr<LlamaTrainer> llm_;
   std::unique_ptr<MlpProjectorTrainer> adaptor_;
   std::unique_ptr<VitTrainer> vit_;  // sft only: the tower trains
-  std::vector<Example> data_;
-  std::vector<size_t> order_;
-  size_t cursor_ = 0;
+  std::vector<Example> data_, text_, eval_;
+  std::vector<size_t> order_, text_order_;
+  size_t cursor_ = 0, text_cursor_ = 0;
+  uint64_t mix_draws_ = 0;  // draws of the text/multimodal choice so far (seeds each one)
   int64_t step_ = 0;
   std::string note_;
 };

@@ -46,10 +46,10 @@ class TrainCli : public ::testing::Test {
   fs::path dir_;
 };
 
-// "step 0: loss X" and "eval after step K: loss X" lines, in order.
+// "eval after step K: loss X" lines, in order.
 std::vector<double> EvalLosses(const std::string& out) {
   std::vector<double> v;
-  const std::regex re(R"((?:step 0|eval after step \d+): loss ([0-9.]+))");
+  const std::regex re(R"(eval after step \d+: loss ([0-9.]+))");
   for (auto it = std::sregex_iterator(out.begin(), out.end(), re); it != std::sregex_iterator(); ++it)
     v.push_back(std::stod((*it)[1]));
   return v;
@@ -97,6 +97,63 @@ TEST_F(TrainCli, SftTrainsEverythingAndMatchesTheOfficialStep) {
   EXPECT_NEAR(losses[1], c["losses_by_step"][1].get<double>(), kPrinted);
   // Every tensor with a gradient in the official run: 79 minus the 13 attention-pool tensors.
   EXPECT_NE(r.out.find("66 tensors"), std::string::npos) << r.out;
+}
+
+TEST_F(TrainCli, ResumedRunWritesTheSameWeightsAsAnUninterruptedOne) {
+  const std::string common = " --data " + kData + " --images " + kImages + " --stage align -t 2";
+  const std::string straight = (dir_ / "straight").string(), first = (dir_ / "first").string(),
+                    resumed = (dir_ / "resumed").string();
+  ASSERT_EQ(Dsvl("train -m " + kV1 + common + " --steps 2 --out " + straight).status, 0);
+  ASSERT_EQ(Dsvl("train -m " + kV1 + common + " --steps 1 --out " + first).status, 0);
+  const Result r = Dsvl("train -m " + first + " --resume" + common + " --steps 1 --out " + resumed);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("resuming after step 1"), std::string::npos) << r.out;
+  EXPECT_EQ(ReadFile(straight + "/model.safetensors"), ReadFile(resumed + "/model.safetensors"));
+  EXPECT_EQ(ReadFile(straight + "/optimizer/state.safetensors"), ReadFile(resumed + "/optimizer/state.safetensors"));
+  // Without --resume the same start is a fresh run: other moments, other weights.
+  ASSERT_EQ(Dsvl("train -m " + first + common + " --steps 1 --out " + (dir_ / "fresh").string()).status, 0);
+  EXPECT_NE(ReadFile(straight + "/model.safetensors"), ReadFile((dir_ / "fresh").string() + "/model.safetensors"));
+  // A different stage cannot resume these moments.
+  const Result bad = Dsvl("train -m " + first + " --resume --data " + kData + " --images " + kImages +
+                          " --stage pretrain --out " + (dir_ / "bad").string());
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.err.find("stage"), std::string::npos) << bad.err;
+}
+
+TEST_F(TrainCli, TextMixtureAndHeldOutEval) {
+  const fs::path text = dir_ / "text.jsonl", held = dir_ / "held.jsonl";
+  std::ofstream(text) << R"({"messages": [{"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "Blue."}]})"
+                      << "\n";
+  {
+    std::ifstream in(kData);
+    std::string first_line;
+    std::getline(in, first_line);
+    std::ofstream(held) << first_line << "\n";
+  }
+  const Result r = Dsvl("train -m " + kV1 + " --data " + kData + " --images " + kImages + " --stage pretrain" +
+                        " --text-data " + text.string() + " --text-ratio 0.5 --batch 4 --steps 2 --eval-data " +
+                        held.string() + " -t 2 --out " + (dir_ / "mixed").string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::vector<double> losses = EvalLosses(r.out);
+  ASSERT_EQ(losses.size(), 2u) << r.out;
+  // The held-out set is example 0 alone: its loss at the checkpoint is its official CE sum / 10.
+  const nlohmann::json c = Case("align");
+  EXPECT_NEAR(losses[0], c["per_step_detail"][0]["ce_sums"][0].get<double>() / 10.0, kPrinted);
+  EXPECT_LT(losses[1], losses[0]);
+  // Both sources were drawn (8 seeded draws at ratio 0.5): an image conversation is >= 702 tokens, the
+  // text one < 100, so the steps' token total tells how many of each ran.
+  int64_t total = 0;
+  const std::regex tokens_re(R"(step \d+: loss [0-9.]+ .* (\d+) tokens)");
+  for (auto it = std::sregex_iterator(r.out.begin(), r.out.end(), tokens_re); it != std::sregex_iterator(); ++it)
+    total += std::stoll((*it)[1]);
+  const int64_t image_convs = total / 702;
+  EXPECT_GT(image_convs, 0) << r.out;
+  EXPECT_LT(image_convs, 8) << r.out;
+  // Text data must be text.
+  const Result bad = Dsvl("train -m " + kV1 + " --data " + kData + " --images " + kImages + " --text-data " + kData +
+                          " --text-ratio 0.5 --out " + (dir_ / "bad").string());
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.err.find("text only"), std::string::npos) << bad.err;
 }
 
 TEST_F(TrainCli, MisuseIsAnErrorNamingTheProblem) {

@@ -1,5 +1,6 @@
 // `dsvl train -m DIR --data train.jsonl --stage align|pretrain|sft --out DIR2 [--steps N] [--batch N]
-// [--lr X] [--warmup N] [--cosine] [--grad-clip X] [--weight-decay X] [--eval-every N] [--seed N]`:
+// [--lr X] [--warmup N] [--cosine] [--grad-clip X] [--weight-decay X] [--eval-every N] [--seed N]
+// [--eval-data F] [--text-data F --text-ratio X] [--resume]`:
 // trains a DeepSeek-VL (1.3B layout) checkpoint on JSONL conversations (train/vl1_trainer.h) and writes
 // the result in the official layout, which `dsvl run -m DIR2` (and the official code) loads.
 #include <algorithm>
@@ -21,6 +22,10 @@ void AddTrainCommand(CLI::App& app) {
   cmd->add_option("-m,--model", o->model_dir, "model directory to start from")->required();
   cmd->add_option("--data", o->data, "training conversations, one JSON object per line")->required();
   cmd->add_option("--images", o->images_dir, "directory for relative image paths (default: the data file's)");
+  cmd->add_option("--eval-data", o->eval_data, "held-out conversations for the eval loss (default: the training data)");
+  cmd->add_option("--text-data", o->text_data, "text-only conversations mixed into the steps (pretraining mixture)");
+  cmd->add_option("--text-ratio", o->text_ratio, "share of each step's conversations drawn from --text-data");
+  cmd->add_flag("--resume", o->resume, "-m is a `dsvl train` output: continue its step count and optimizer state");
   // Checked by the trainer, so a bad value is a dsvl error (status 1) naming the flag.
   cmd->add_option("--stage", o->stage, "align (aligner), pretrain (aligner + LLM) or sft (+ SigLIP); default sft");
   cmd->add_option("-o,--out", *out, "output model directory")->required();
@@ -44,16 +49,17 @@ void AddTrainCommand(CLI::App& app) {
                 trainer.params().params().size(), static_cast<long long>(elements),
                 static_cast<long long>(trainer.num_conversations()));
     if (!trainer.note().empty()) std::printf("note: %s\n", trainer.note().c_str());
-    std::printf("step 0: loss %.6f\n", trainer.EvalLoss());
+    std::printf("eval after step %lld: loss %.6f\n", static_cast<long long>(trainer.step()), trainer.EvalLoss());
+    if (trainer.step() > 0) std::printf("resuming after step %lld\n", static_cast<long long>(trainer.step()));
     for (int64_t s = 1; s <= o->steps; ++s) {
       const train::StepReport r = trainer.Step();
       std::printf("step %lld: loss %.6f  lr %.3g  grad-norm %.4g  %lld tokens (%lld supervised)  %.0f tok/s\n",
                   static_cast<long long>(r.step), r.loss, r.lr, r.grad_norm, static_cast<long long>(r.tokens),
                   static_cast<long long>(r.supervised), r.tokens / std::max(r.seconds, 1e-9));
       if (*eval_every > 0 && s % *eval_every == 0 && s != o->steps)
-        std::printf("eval after step %lld: loss %.6f\n", static_cast<long long>(s), trainer.EvalLoss());
+        std::printf("eval after step %lld: loss %.6f\n", static_cast<long long>(r.step), trainer.EvalLoss());
     }
-    std::printf("eval after step %lld: loss %.6f\n", static_cast<long long>(o->steps), trainer.EvalLoss());
+    std::printf("eval after step %lld: loss %.6f\n", static_cast<long long>(trainer.step()), trainer.EvalLoss());
     trainer.Save(*out);
     std::printf("saved %s\n", out->c_str());
   });

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
 all=(safetensors_header safetensors_index image_decode tokenizer_load tokenizer_encode model_config
-     prompt_builder grounding chat_request)
+     prompt_builder grounding chat_request train_data)
 harnesses=("$@")
 [ ${#harnesses[@]} -gt 0 ] || harnesses=("${all[@]}")
 

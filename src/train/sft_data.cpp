@@ -27,12 +27,21 @@ std::vector<TrainingConversation> ReadTrainingJsonl(const std::string& path, Mod
   std::ifstream in(path);
   if (!in) Throw(ErrorCode::kNotFound, ErrorContext{path, "", "a readable JSONL file", "missing", ""});
   const fs::path base = images_dir.empty() ? fs::path(path).parent_path() : fs::path(images_dir);
+  return ParseTrainingJsonl(in, path, family, base.string());
+}
+
+std::vector<TrainingConversation> ParseTrainingJsonl(std::istream& in, const std::string& path,
+                                                     ModelFamily family, const std::string& base_dir) {
+  const fs::path base(base_dir);
   const std::string tag = ImageTag(family);
   std::vector<TrainingConversation> out;
   std::string line;
   for (int64_t line_no = 1; std::getline(in, line); ++line_no) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = path + ":" + std::to_string(line_no);
+    if (line.size() > kMaxTrainingLineBytes)
+      Throw(ErrorCode::kLimitExceeded, ErrorContext{where, "line", "at most " + std::to_string(kMaxTrainingLineBytes) + " bytes",
+                                                    std::to_string(line.size()), ""});
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);
@@ -41,8 +50,11 @@ std::vector<TrainingConversation> ReadTrainingJsonl(const std::string& path, Mod
     }
     if (!j.is_object() || !j.contains("messages") || !j["messages"].is_array() || j["messages"].empty())
       Throw(ErrorCode::kCorruptData, ErrorContext{where, "messages", "a non-empty array", "missing", ""});
+    if (j["messages"].size() > kMaxTrainingMessages)
+      Throw(ErrorCode::kLimitExceeded, ErrorContext{where, "messages", "at most " + std::to_string(kMaxTrainingMessages),
+                                                    std::to_string(j["messages"].size()), ""});
     TrainingConversation c;
-    c.id = j.value("id", std::to_string(line_no));
+    c.id = j.contains("id") && j["id"].is_string() ? j["id"].get<std::string>() : std::to_string(line_no);
     for (const auto& m : j["messages"]) {
       if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
           !m["content"].is_string())

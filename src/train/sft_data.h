@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <istream>
 #include <string>
 #include <vector>
 
@@ -29,9 +30,17 @@ struct TrainingConversation {
   std::vector<std::string> image_paths;  // in order of the tags
 };
 
+// Bounds on one conversation (errors name the line): a line longer than this is refused before
+// it is parsed, and so is a conversation with more messages (labelling is quadratic in turns).
+constexpr size_t kMaxTrainingLineBytes = size_t{16} << 20;
+constexpr size_t kMaxTrainingMessages = 1024;
+
 // Reads every line; errors name the file, line and field. `family` decides the image tag written.
 std::vector<TrainingConversation> ReadTrainingJsonl(const std::string& path, ModelFamily family,
                                                     const std::string& images_dir = "");
+// The same from a stream; `where` names it in errors, `base` resolves relative image paths.
+std::vector<TrainingConversation> ParseTrainingJsonl(std::istream& in, const std::string& where,
+                                                     ModelFamily family, const std::string& base);
 
 // Token ids with each image expanded to tokens_per_image[i] image ids, and unshifted labels:
 // labels[t] = ids[t] inside assistant turns (the answer and its EOS), -100 elsewhere (system, template

@@ -83,9 +83,14 @@ Vl2LayoutTrainer::Vl2LayoutTrainer(const WeightStore& weights, ParamSet& params,
       newline_(LayoutVector(params, weights, "image_newline", dim)),
       separator_(LayoutVector(params, weights, "view_seperator", dim)) {}  // the checkpoint's spelling
 
-int64_t Vl2LayoutTrainer::Forward(const Vl2TileGrid& grid, const float* views, float* rows) {
-  sources_ = Vl2LayoutSources(grid);
-  view_rows_ = grid.views() * grid.side * grid.side;
+int64_t Vl2LayoutTrainer::Forward(const std::vector<Vl2TileGrid>& images, const float* views, float* rows) {
+  if (images.empty()) Throw(ErrorCode::kInvalidArgument, "training VL2 tile layout: no images");
+  sources_.clear();
+  view_rows_ = 0;
+  for (const Vl2TileGrid& g : images) {  // each image's view rows follow the previous image's
+    for (int64_t s : Vl2LayoutSources(g)) sources_.push_back(s >= 0 ? s + view_rows_ : s);
+    view_rows_ += g.views() * g.side * g.side;
+  }
   Vl2LayoutForward(sources_, views, newline_.data(), separator_.data(), dim_, rows);
   return static_cast<int64_t>(sources_.size());
 }

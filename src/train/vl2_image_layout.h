@@ -46,8 +46,13 @@ class Vl2LayoutTrainer {
   Vl2LayoutTrainer(const WeightStore& weights, ParamSet& params, int64_t dim);
 
   int64_t dim() const { return dim_; }
-  // views: [grid.views(), side*side, dim] -> rows [Vl2ImageTokens(...), dim]; returns the row count.
-  int64_t Forward(const Vl2TileGrid& grid, const float* views, float* rows);
+  // Several images at once (a conversation's): views = every image's views in order, [Σ views(),
+  // side*side, dim]; rows = every image's rows in order. Returns the row count.
+  int64_t Forward(const std::vector<Vl2TileGrid>& images, const float* views, float* rows);
+  // One image: views [grid.views(), side*side, dim] -> rows [Vl2ImageTokens(...), dim].
+  int64_t Forward(const Vl2TileGrid& grid, const float* views, float* rows) {
+    return Forward(std::vector<Vl2TileGrid>{grid}, views, rows);
+  }
   // d_rows: the gradient of the last Forward's rows (e.g. dL/d(inputs_embeds) at the image's
   // positions). Writes d_views and accumulates into the trained newline / separator.
   void Backward(const float* d_rows, float* d_views);

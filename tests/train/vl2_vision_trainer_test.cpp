@@ -197,9 +197,11 @@ TEST(Vl2ImageLayout, BackwardHandCase) {
 }
 
 // L = Σ rows ⊙ R is linear in views, newline and separator, so central differences are exact up to
-// rounding: every input element, through the trainer class (which reads the checkpoint's vectors).
+// rounding: every input element, through the trainer class (which reads the checkpoint's vectors),
+// for one image and for two images laid out in one call (the second image's rows follow the first's,
+// as the inference layout of each, and its views follow the first image's views).
 TEST(Vl2ImageLayout, TrainerGradientsMatchFiniteDifferences) {
-  const int64_t dim = 4;
+  const int64_t dim = 4, side = 3;
   test::TinyCheckpoint ck(41);
   ck.Random("image_newline", Shape{dim}, 1.0f);
   ck.Random("view_seperator", Shape{dim}, 1.0f);
@@ -208,33 +210,51 @@ TEST(Vl2ImageLayout, TrainerGradientsMatchFiniteDifferences) {
   params.Add(*store, "image_newline");
   params.Add(*store, "view_seperator");
   Vl2LayoutTrainer layout(*store, params, dim);
-  for (const bool global_first : {true, false}) {
-    const Vl2TileGrid g{3, 2, 3, global_first};
-    std::vector<float> views = Uniform(static_cast<size_t>(g.views() * 9 * dim), 10, -1.0f, 1.0f);
-    const int64_t rows = Vl2ImageTokens(3, 2, 3);
-    std::vector<float> out(static_cast<size_t>(rows * dim));
-    const auto r = Uniform(out.size(), 11, -1.0f, 1.0f);
-    params.ZeroGrads();
-    ASSERT_EQ(layout.Forward(g, views.data(), out.data()), rows);
-    std::vector<float> d_views(views.size(), 3.0f);
-    layout.Backward(r.data(), d_views.data());
-    auto loss = [&] {
-      layout.Forward(g, views.data(), out.data());
-      return Dot(out, r);
-    };
-    auto fd = [&](float& v) {
-      const float v0 = v;
-      v = v0 + 0.5f;
-      const double up = loss();
-      v = v0 - 0.5f;
-      const double down = loss();
-      v = v0;
-      return up - down;  // / (2 * 0.5)
-    };
-    for (size_t i = 0; i < views.size(); ++i) EXPECT_NEAR(d_views[i], fd(views[i]), 1e-6) << "view " << i;
-    for (TrainParam& p : params.params())
-      for (size_t i = 0; i < p.value.size(); ++i) EXPECT_NEAR(p.grad[i], fd(p.value[i]), 1e-5) << p.name << i;
-  }
+  for (const bool global_first : {true, false})
+    for (const size_t n_images : {1u, 2u}) {
+      std::vector<Vl2TileGrid> images = {Vl2TileGrid{side, 2, 3, global_first}, Vl2TileGrid{side, 1, 1, global_first}};
+      images.resize(n_images);
+      int64_t n_views = 0, rows = 0;
+      for (const Vl2TileGrid& g : images) {
+        n_views += g.views();
+        rows += Vl2ImageTokens(side, g.tiles_w, g.tiles_h);
+      }
+      std::vector<float> views = Uniform(static_cast<size_t>(n_views * side * side * dim), 10, -1.0f, 1.0f);
+      std::vector<float> out(static_cast<size_t>(rows * dim));
+      const auto r = Uniform(out.size(), 11, -1.0f, 1.0f);
+      params.ZeroGrads();
+      ASSERT_EQ(layout.Forward(images, views.data(), out.data()), rows);
+      {  // each image's rows are the inference layout of its own views
+        std::vector<float> want(out.size());
+        const float* v = views.data();
+        float* w = want.data();
+        for (const Vl2TileGrid& g : images) {
+          Vl2LayoutRows(v, side, g.tiles_w, g.tiles_h, dim, params.Find("image_newline")->value.data(),
+                        params.Find("view_seperator")->value.data(), global_first, w);
+          v += g.views() * side * side * dim;
+          w += Vl2ImageTokens(side, g.tiles_w, g.tiles_h) * dim;
+        }
+        EXPECT_EQ(out, want);
+      }
+      std::vector<float> d_views(views.size(), 3.0f);
+      layout.Backward(r.data(), d_views.data());
+      auto loss = [&] {
+        layout.Forward(images, views.data(), out.data());
+        return Dot(out, r);
+      };
+      auto fd = [&](float& v) {
+        const float v0 = v;
+        v = v0 + 0.5f;
+        const double up = loss();
+        v = v0 - 0.5f;
+        const double down = loss();
+        v = v0;
+        return up - down;  // / (2 * 0.5)
+      };
+      for (size_t i = 0; i < views.size(); ++i) EXPECT_NEAR(d_views[i], fd(views[i]), 1e-6) << "view " << i;
+      for (TrainParam& p : params.params())
+        for (size_t i = 0; i < p.value.size(); ++i) EXPECT_NEAR(p.grad[i], fd(p.value[i]), 1e-5) << p.name << i;
+    }
 }
 
 TEST(Vl2ImageLayout, RejectsMisShapedVectorsBadGridsAndBackwardBeforeForward) {
@@ -254,6 +274,7 @@ TEST(Vl2ImageLayout, RejectsMisShapedVectorsBadGridsAndBackwardBeforeForward) {
   Vl2LayoutTrainer layout(*good, params, 4);
   std::vector<float> d(64), v(64);
   EXPECT_THROW(layout.Backward(d.data(), v.data()), Error);
+  EXPECT_THROW(layout.Forward(std::vector<Vl2TileGrid>{}, v.data(), d.data()), Error);
 }
 
 }  // namespace

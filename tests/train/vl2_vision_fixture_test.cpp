@@ -33,6 +33,7 @@
 
 #include "adaptor/projector.h"
 #include "core/thread_pool.h"
+#include "dsvl/error.h"
 #include "io/image_decode.h"
 #include "io/safetensors.h"
 #include "model/model_config.h"
@@ -40,6 +41,7 @@
 #include "train/adamw.h"
 #include "train/vit_trainer.h"
 #include "train/vl2_image_layout.h"
+#include "train/vl2_image_trainer.h"
 #include "train/vl2_projector_trainer.h"
 #include "vision/preprocess_vl2.h"
 #include "vision/vit.h"
@@ -235,6 +237,82 @@ void CheckStage(const std::string& stage, const std::string& dout_stage) {
   }
   std::printf("%s: params after 1 AdamW step: worst %.2e (|g0| >= 1e-6); near-zero-gradient excess %.2e\n",
               stage.c_str(), worst_sure, worst_noise);
+}
+
+// The whole image path as one trainer (what an LLM trainer calls), with the three examples' images in
+// one batch: each example's projector output is the official one, and with dL/d(rows) built from the
+// official d_projector_out at the view rows and known values at the layout rows (1 at every newline
+// row, 2 at every separator row), every vision.* / projector.* gradient is the official align one and
+// the newline / separator gradients are exactly the sums of those values (the fixture's own
+// image_newline / view_seperator gradients need the LLM backward: integration).
+TEST(Vl2VisionFixture, ImageTrainerBatchesImagesAndRoutesRowGradients) {
+  const Fixture& f = GetFixture();
+  const json c = ReadJson(TrainingDir() / "align" / "case.json");
+  const std::vector<std::string> no_grad = c["trainable_without_grad"];
+  ParamSet params;
+  for (const std::string name : c["trainable"])
+    if (std::find(no_grad.begin(), no_grad.end(), name) == no_grad.end()) params.Add(*f.weights, name);
+  ASSERT_EQ(params.params().size(), 35u);  // README §5
+  Vl2ImageTrainer image(f.config, *f.weights, params);
+  ThreadPool pool(2);
+  const int64_t D = image.hidden(), side = image.side(), view_rows = side * side;
+  std::vector<float> pixels;
+  std::vector<std::pair<int64_t, int64_t>> tiles;
+  int64_t total_rows = 0, newline_rows = 0;
+  for (const Example& e : f.examples) {
+    pixels.insert(pixels.end(), e.pixels.begin(), e.pixels.end());
+    tiles.emplace_back(e.tiles_w, e.tiles_h);
+    total_rows += e.image_tokens;
+    newline_rows += side + e.tiles_h * side;  // one per global row and per mosaic row
+  }
+  std::vector<float> rows(static_cast<size_t>(total_rows * D));
+  ASSERT_EQ(image.Forward(pool, pixels.data(), tiles, rows.data()), total_rows);
+
+  std::vector<float> d_rows(rows.size());
+  const std::vector<float> ones(static_cast<size_t>(D), 1.0f), twos(static_cast<size_t>(D), 2.0f);
+  int64_t view0 = 0, row0 = 0;
+  for (size_t i = 0; i < f.examples.size(); ++i) {
+    const Example& e = f.examples[i];
+    const std::string ex = "ex" + std::to_string(i);
+    const int64_t views = 1 + e.tiles_w * e.tiles_h;
+    const std::vector<float> out(image.projector_out().begin() + view0 * view_rows * D,
+                                 image.projector_out().begin() + (view0 + views) * view_rows * D);
+    ExpectClose(out, LoadF32(TrainingDir() / "examples" / ex / "projector_out.npy"), kOutRel, "projector_out " + ex);
+    const std::vector<float> dout = LoadF32(TrainingDir() / "sft" / "d_projector_out" / (ex + ".npy"));
+    ASSERT_EQ(dout.size(), out.size());
+    const auto src = Vl2LayoutSources(Vl2TileGrid{side, e.tiles_w, e.tiles_h, f.config.vl2_layout.global_view_first});
+    ASSERT_EQ(static_cast<int64_t>(src.size()), e.image_tokens);
+    Vl2LayoutForward(src, dout.data(), ones.data(), twos.data(), D, d_rows.data() + row0 * D);
+    view0 += views;
+    row0 += e.image_tokens;
+  }
+  image.Backward(pool, d_rows.data());
+  double worst = 0;
+  for (const TrainParam& p : params.params()) {
+    if (p.name == "image_newline" || p.name == "view_seperator") {
+      const float want = p.name == "image_newline" ? static_cast<float>(newline_rows) : 2.0f * 3;
+      for (size_t k = 0; k < p.grad.size(); ++k) ASSERT_EQ(p.grad[k], want) << p.name << "[" << k << "]";
+      continue;
+    }
+    worst = std::max(worst, ExpectClose(p.grad, LoadF32(TrainingDir() / "align" / "grads" / (p.name + ".npy")),
+                                        kGradRel, p.name));
+  }
+  std::printf("image trainer, 3 images in one batch: worst gradient diff %.2e of max |g| over 33 tensors\n", worst);
+}
+
+TEST(Vl2VisionFixture, ImageTrainerRejectsOtherModelsBadTilesAndBackwardBeforeForward) {
+  const Fixture& f = GetFixture();
+  const fs::path v1 = fs::path(test::FixtureDir()) / "v1_siglip" / "ckpt";
+  const auto v1_weights = WeightStore::Open(v1.string());
+  const ModelConfig v1_config = LoadModelConfig(v1.string(), *v1_weights);
+  ParamSet params;
+  EXPECT_THROW(Vl2ImageTrainer(v1_config, *v1_weights, params), Error);  // mlp_gelu aligner, no layout vectors
+  Vl2ImageTrainer image(f.config, *f.weights, params);
+  ThreadPool pool(1);
+  std::vector<float> buf(16);
+  EXPECT_THROW(image.Backward(pool, buf.data()), Error);
+  EXPECT_THROW(image.Forward(pool, buf.data(), {}, buf.data()), Error);
+  EXPECT_THROW(image.Forward(pool, buf.data(), {{0, 1}}, buf.data()), Error);
 }
 
 TEST(Vl2VisionFixture, AlignGradientsOfTowerAndProjectorWithAux) { CheckStage("align", "sft"); }

@@ -28,11 +28,14 @@ Vl2ProjectorTrainer::Vl2ProjectorTrainer(const ProjectorConfig& config, const We
     L.b = WeightRef(params, weights, p + "bias");
     const Shape& s = L.w.shape();
     const bool last = i + 1 == linears;
-    if (s.rank != 2 || s[1] != width || (last && s[0] != config.n_embed))
-      Throw(ErrorCode::kCorruptData,
-            ErrorContext{where, p + "weight", "[" + std::string(last ? std::to_string(config.n_embed) : "*") + ", " +
-                                                  std::to_string(width) + "]",
-                         s.ToString(), ""});
+    if (s.rank != 2 || s[1] != width || (last && s[0] != config.n_embed)) {
+      std::string expected = "[";  // appended piecewise: GCC 12 warns (-Wrestrict) on the one-expression form
+      expected += last ? std::to_string(config.n_embed) : std::string("*");
+      expected += ", ";
+      expected += std::to_string(width);
+      expected += "]";
+      Throw(ErrorCode::kCorruptData, ErrorContext{where, p + "weight", expected, s.ToString(), ""});
+    }
     if (L.b.shape() != Shape{s[0]})
       Throw(ErrorCode::kCorruptData, ErrorContext{where, p + "bias", Shape{s[0]}.ToString(), L.b.shape().ToString(), ""});
     L.in = width;

@@ -25,6 +25,8 @@ LlmConfig Validated(LlmConfig c) {
   Require(c.hidden_size > 0, "hidden_size", "> 0", c.hidden_size);
   Require(c.num_heads > 0, "num_attention_heads", "> 0", c.num_heads);
   Require(c.vocab_size > 0, "vocab_size", "> 0", c.vocab_size);
+  if (!(c.moe.aux_loss_alpha >= 0.0f))
+    Throw(ErrorCode::kInvalidArgument, "training: aux_loss_alpha must be >= 0");
   if (c.attention == AttentionKind::kMha) {
     if (c.num_kv_heads <= 0) c.num_kv_heads = c.num_heads;
     if (c.head_dim <= 0) c.head_dim = c.hidden_size / c.num_heads;
@@ -43,8 +45,7 @@ LlmConfig Validated(LlmConfig c) {
 
 }  // namespace
 
-DeepseekV2Trainer::DeepseekV2Trainer(const LlmConfig& config, const WeightStore& weights, ParamSet& params,
-                                     float aux_alpha)
+DeepseekV2Trainer::DeepseekV2Trainer(const LlmConfig& config, const WeightStore& weights, ParamSet& params)
     : config_(Validated(config)) {
   const LlmConfig& c = config_;
   const std::string p = c.prefix + "model.";
@@ -79,7 +80,7 @@ DeepseekV2Trainer::DeepseekV2Trainer(const LlmConfig& config, const WeightStore&
       get(L.wo, "self_attn.o_proj.weight", Shape{d, qw});
     }
     if (c.moe.IsMoeLayer(l)) {
-      L.moe = std::make_unique<MoeTrainer>(c, weights, params, lp + "mlp.", aux_alpha);
+      L.moe = std::make_unique<MoeTrainer>(c, weights, params, lp + "mlp.");
     } else {
       get(L.w_gate, "mlp.gate_proj.weight", Shape{c.intermediate_size, d});
       get(L.w_up, "mlp.up_proj.weight", Shape{c.intermediate_size, d});

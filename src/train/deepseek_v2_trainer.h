@@ -25,9 +25,9 @@ namespace train {
 
 class DeepseekV2Trainer {
  public:
-  // aux_alpha: the MoE gates' aux_loss_alpha (DeepseekV2Config default 0.001; 0 = no auxiliary loss,
-  // the fixtures' *_noaux runs). Add all trainable parameters to `params` before constructing.
-  DeepseekV2Trainer(const LlmConfig& config, const WeightStore& weights, ParamSet& params, float aux_alpha = 0.001f);
+  // The MoE auxiliary loss uses config.moe.aux_loss_alpha (DeepseekV2Config default 0.001; set 0 for
+  // none, as the fixtures' *_noaux runs). Add all trainable parameters to `params` before constructing.
+  DeepseekV2Trainer(const LlmConfig& config, const WeightStore& weights, ParamSet& params);
 
   int64_t hidden() const { return config_.hidden_size; }
   void Embed(const int64_t* ids, int64_t T, float* out) const;

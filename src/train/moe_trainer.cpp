@@ -28,14 +28,14 @@ std::vector<float> CorrectionBias(const MoeConfig& moe, const WeightStore& weigh
 }  // namespace
 
 MoeTrainer::MoeTrainer(const LlmConfig& config, const WeightStore& weights, ParamSet& params,
-                       const std::string& prefix, float aux_alpha)
+                       const std::string& prefix)
     : H_(config.hidden_size),
       E_(config.moe.n_routed_experts),
       K_(config.moe.experts_per_token),
       I_(config.moe.moe_intermediate_size),
       S_(config.moe.moe_intermediate_size * config.moe.n_shared_experts),
       moe_(config.moe),
-      aux_alpha_(aux_alpha),
+      aux_alpha_(config.moe.aux_loss_alpha),
       router_(config.moe, CorrectionBias(config.moe, weights, prefix)),
       has_shared_(config.moe.n_shared_experts > 0) {
   gate_weight_ = WeightRef(params, weights, prefix + "gate.weight");

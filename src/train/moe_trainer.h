@@ -29,9 +29,9 @@ namespace train {
 
 class MoeTrainer {
  public:
-  // prefix: "<model prefix>model.layers.N.mlp.". aux_alpha 0 turns the auxiliary loss off.
-  MoeTrainer(const LlmConfig& config, const WeightStore& weights, ParamSet& params, const std::string& prefix,
-             float aux_alpha);
+  // prefix: "<model prefix>model.layers.N.mlp.". config.moe.aux_loss_alpha 0 turns the auxiliary
+  // loss off.
+  MoeTrainer(const LlmConfig& config, const WeightStore& weights, ParamSet& params, const std::string& prefix);
   MoeTrainer(const MoeTrainer&) = delete;
   MoeTrainer& operator=(const MoeTrainer&) = delete;
 

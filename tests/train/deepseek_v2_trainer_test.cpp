@@ -85,7 +85,9 @@ class DeepseekV2TrainerGrad : public testing::TestWithParam<int> {};
 TEST_P(DeepseekV2TrainerGrad, ForwardMatchesInferenceDecoder) {
   Case s = Make(GetParam());
   ParamSet params;
-  DeepseekV2Trainer trainer(s.config, *s.store, params, 0.0f);
+  LlmConfig no_aux = s.config;
+  no_aux.moe.aux_loss_alpha = 0.0f;
+  DeepseekV2Trainer trainer(no_aux, *s.store, params);
   ThreadPool pool(1);
   Targets all;
   for (int64_t t = 0; t < kT; ++t) {
@@ -111,7 +113,8 @@ TEST_P(DeepseekV2TrainerGrad, GradientsMatchFiniteDifferences) {
   ParamSet params;
   for (const auto& [name, info] : s.store->tensors())
     if (name.find("e_score_correction_bias") == std::string::npos) params.Add(*s.store, name);
-  DeepseekV2Trainer trainer(s.config, *s.store, params, kAuxAlpha);
+  s.config.moe.aux_loss_alpha = kAuxAlpha;
+  DeepseekV2Trainer trainer(s.config, *s.store, params);
   ThreadPool pool(1);
   const float scale = 1.0f / static_cast<float>(s.targets.rows.size());
   std::vector<float> d_embeds(s.embeds.size());
@@ -183,7 +186,8 @@ TEST(DeepseekV2Trainer, UnroutedExpertGetsZeroGradientAndAlphaZeroAddsNoAux) {
   Case s = Make(3);
   ParamSet params;
   for (const auto& [name, info] : s.store->tensors()) params.Add(*s.store, name);
-  DeepseekV2Trainer trainer(s.config, *s.store, params, 0.0f);
+  s.config.moe.aux_loss_alpha = 0.0f;
+  DeepseekV2Trainer trainer(s.config, *s.store, params);
   ThreadPool pool(1);
   const int64_t T = 1;  // one token: only top_k of the 8 experts of each MoE layer are used
   Targets one{{0}, {s.ids[1]}};
@@ -222,6 +226,9 @@ TEST(DeepseekV2Trainer, RejectsMisShapedTensorsAndBadTargets) {
   LlmConfig wrong_moe = s.config;
   wrong_moe.moe.moe_intermediate_size = 5;
   EXPECT_THROW(DeepseekV2Trainer(wrong_moe, *s.store, params), Error);
+  LlmConfig negative_alpha = s.config;
+  negative_alpha.moe.aux_loss_alpha = -0.1f;
+  EXPECT_THROW(DeepseekV2Trainer(negative_alpha, *s.store, params), Error);
   DeepseekV2Trainer trainer(s.config, *s.store, params);
   ThreadPool pool(1);
   Targets bad{{kT}, {0}};  // row outside the sequence

@@ -179,16 +179,23 @@ double ExpectClose(const std::vector<float>& ours, const std::vector<float>& off
   return diff / scale;
 }
 
-void CheckStage(const std::string& stage, float aux_alpha) {
+void CheckStage(const std::string& stage) {
   const Fixture& f = GetFixture();
   const fs::path dir = TrainingDir() / stage;
   const json c = ReadJson(dir / "case.json");
+  // The config.json has no aux_loss_alpha / seq_aux: the parsed DeepseekV2Config defaults must be
+  // the official run's; the *_noaux runs set alpha to 0.
+  LlmConfig lc = f.config.llm;
+  EXPECT_EQ(lc.moe.aux_loss_alpha, c["moe"]["config_aux_loss_alpha"].get<float>());
+  EXPECT_EQ(lc.moe.seq_aux, c["moe"]["config_seq_aux"].get<bool>());
+  const float aux_alpha = c["moe"]["aux_loss_alpha_used"].get<float>();
+  lc.moe.aux_loss_alpha = aux_alpha;
   ParamSet params;
   for (const std::string name : c["trainable"])
     if (name.rfind("language.", 0) == 0 || name == "image_newline" || name == "view_seperator")
       params.Add(*f.weights, name);
   ASSERT_EQ(params.params().size(), 2u + 128u);  // layout vectors + every LLM tensor
-  DeepseekV2Trainer llm(f.config.llm, *f.weights, params, aux_alpha);
+  DeepseekV2Trainer llm(lc, *f.weights, params);
   ThreadPool pool(2);
 
   BatchResult r = RunBatch(pool, llm, params.Find("image_newline"), params.Find("view_seperator"), true);
@@ -240,9 +247,9 @@ void CheckStage(const std::string& stage, float aux_alpha) {
   std::printf("%s: params after 1 step, worst diff %.2e (|g0| >= 1e-6)\n", stage.c_str(), worst_step);
 }
 
-TEST(Vl2LlmTrainingFixture, SftWithAuxLossGradientsAndOneStep) { CheckStage("sft", 0.001f); }
+TEST(Vl2LlmTrainingFixture, SftWithAuxLossGradientsAndOneStep) { CheckStage("sft"); }
 
-TEST(Vl2LlmTrainingFixture, SftNoAuxGradientsAndOneStep) { CheckStage("sft_noaux", 0.0f); }
+TEST(Vl2LlmTrainingFixture, SftNoAuxGradientsAndOneStep) { CheckStage("sft_noaux"); }
 
 // Each gate's auxiliary loss, in forward order (ex0 layer 1, ex0 layer 2, ex1 ...): these depend on
 // the routing counts, so they also show that dsvl picks the official experts (README §4: the
@@ -259,7 +266,7 @@ TEST(Vl2LlmTrainingFixture, PerGateAuxLossesMatch) {
   for (int64_t layers = 2; layers <= 3; ++layers) {
     LlmConfig cut = lc;
     cut.num_layers = layers;
-    DeepseekV2Trainer llm(cut, *f.weights, params, 0.001f);
+    DeepseekV2Trainer llm(cut, *f.weights, params);  // the config's alpha, 0.001
     ThreadPool pool(2);
     for (size_t i = 0; i < f.examples.size(); ++i) {
       const Example& e = f.examples[i];

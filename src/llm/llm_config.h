@@ -33,6 +33,11 @@ struct MoeConfig {
   int64_t topk_group = 1;
   bool norm_topk_prob = false;
   float routed_scaling_factor = 1.0f;
+  // Training only (the official MoEGate's auxiliary balance loss in train() mode; inference ignores
+  // them): aux_loss_alpha 0 turns it off. seq_aux picks the per-sequence form; for one sequence per
+  // forward both forms give the same value.
+  float aux_loss_alpha = 0.001f;
+  bool seq_aux = true;
 
   bool IsMoeLayer(int64_t layer) const {
     return n_routed_experts > 0 && layer >= first_k_dense_replace && layer % moe_layer_freq == 0;

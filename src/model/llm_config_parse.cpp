@@ -174,6 +174,11 @@ LlmConfig ParseDeepseekV2Config(const ConfigReader& lc) {
               std::to_string(m.moe_layer_freq));
     }
     m.norm_topk_prob = lc.Bool("norm_topk_prob", false);
+    // DeepseekV2Config defaults 0.001 / True (no released VL2 config.json sets them).
+    const double alpha = lc.Number("aux_loss_alpha", 0.001).value_or(-1.0);
+    if (!(alpha >= 0.0 && alpha <= 1e3)) lc.Fail("aux_loss_alpha", "a number in [0, 1000]", JsonForMessage(alpha));
+    m.aux_loss_alpha = static_cast<float>(alpha);
+    m.seq_aux = lc.Bool("seq_aux", true);
     m.routed_scaling_factor =
         static_cast<float>(lc.PositiveNumber("routed_scaling_factor", 1.0, lim::kMaxRoutedScalingFactor));
     const std::string method = lc.String("topk_method", "gready").value_or("null");

@@ -16,9 +16,15 @@ void Transpose(ThreadPool& pool, const float* in, int64_t R, int64_t C, float* o
   });
 }
 
+// Eight independent partial sums: the compiler keeps them in SIMD registers (one dependent add
+// chain would be bound by its latency), and the attention loops spend their time here.
 inline float Dot(const float* a, const float* b, int64_t n) {
-  float s = 0.0f;
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  float acc[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
+  float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  for (; i < n; ++i) s += a[i] * b[i];
   return s;
 }
 

@@ -55,8 +55,8 @@ std::vector<double> EvalLosses(const std::string& out) {
   return v;
 }
 
-nlohmann::json Case(const std::string& stage) {
-  std::ifstream f(kFixtures + "/training/v1_siglip/" + stage + "/case.json");
+nlohmann::json Case(const std::string& stage, const std::string& family = "v1_siglip") {
+  std::ifstream f(kFixtures + "/training/" + family + "/" + stage + "/case.json");
   return nlohmann::json::parse(f);
 }
 
@@ -97,6 +97,21 @@ TEST_F(TrainCli, SftTrainsEverythingAndMatchesTheOfficialStep) {
   EXPECT_NEAR(losses[1], c["losses_by_step"][1].get<double>(), kPrinted);
   // Every tensor with a gradient in the official run: 79 minus the 13 attention-pool tensors.
   EXPECT_NE(r.out.find("66 tensors"), std::string::npos) << r.out;
+}
+
+// DeepSeek-VL2: tiling, the SO400M tower, the downsample projector, the tile layout and the MoE
+// language model with its auxiliary loss in the gradients (the official train() path).
+TEST_F(TrainCli, Vl2AlignStepGivesTheOfficialLosses) {
+  const Result r = Dsvl("train -m " + kFixtures + "/vl2_tiny/ckpt --data " + kData + " --images " + kImages +
+                        " --stage align --steps 1 -t 2 --out " + (dir_ / "vl2").string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json c = Case("align", "vl2_tiny");
+  const std::vector<double> losses = EvalLosses(r.out);
+  ASSERT_EQ(losses.size(), 2u) << r.out;
+  EXPECT_NEAR(losses[0], c["losses_by_step"][0].get<double>(), kPrinted);
+  EXPECT_NEAR(losses[1], c["losses_by_step"][1].get<double>(), kPrinted);
+  // vision + projector + image_newline + view_seperator with gradients (attn_pool excluded).
+  EXPECT_NE(r.out.find("35 tensors"), std::string::npos) << r.out;
 }
 
 TEST_F(TrainCli, ResumedRunWritesTheSameWeightsAsAnUninterruptedOne) {
@@ -161,7 +176,7 @@ TEST_F(TrainCli, MisuseIsAnErrorNamingTheProblem) {
   Result r = Dsvl("train -m " + kV1 + " --data " + kData + " --images " + kImages + " --stage warmup" + out);
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("--stage"), std::string::npos) << r.err;
-  r = Dsvl("train -m " + kFixtures + "/vl2_tiny/ckpt --data " + kData + " --images " + kImages + out);
+  r = Dsvl("train -m " + kFixtures + "/v1_hybrid/ckpt --data " + kData + " --images " + kImages + out);
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("not implemented yet"), std::string::npos) << r.err;
   r = Dsvl("train -m " + kV1 + " --data " + (dir_ / "missing.jsonl").string() + out);

@@ -1,7 +1,7 @@
 // `dsvl train -m DIR --data train.jsonl --stage align|pretrain|sft --out DIR2 [--steps N] [--batch N]
 // [--lr X] [--warmup N] [--cosine] [--grad-clip X] [--weight-decay X] [--eval-every N] [--seed N]
 // [--eval-data F] [--text-data F --text-ratio X] [--resume]`:
-// trains a DeepSeek-VL (1.3B layout) checkpoint on JSONL conversations (train/vl1_trainer.h) and writes
+// trains a DeepSeek-VL (1.3B layout) checkpoint on JSONL conversations (train/model_trainer.h) and writes
 // the result in the official layout, which `dsvl run -m DIR2` (and the official code) loads.
 #include <algorithm>
 #include <cstdio>
@@ -10,7 +10,7 @@
 
 #include "commands.h"
 #include "dsvl/error.h"
-#include "train/vl1_trainer.h"
+#include "train/model_trainer.h"
 
 namespace dsvl::cli {
 
@@ -42,7 +42,7 @@ void AddTrainCommand(CLI::App& app) {
   cmd->add_option("-t,--threads", o->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   cmd->callback([o, out, eval_every] {
     train::CheckOutputDir(o->model_dir, *out);
-    train::Vl1Trainer trainer(*o);
+    train::ModelTrainer trainer(*o);
     int64_t elements = 0;
     for (const TrainParam& p : trainer.params().params()) elements += p.numel();
     std::printf("train: stage %s, %zu tensors (%lld parameters) trainable, %lld conversations\n", o->stage.c_str(),

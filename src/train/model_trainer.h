@@ -1,10 +1,14 @@
-// `dsvl train` for DeepSeek-VL with the SigLIP-only tower and the mlp_gelu aligner (the 1.3B layout):
-// the papers' stages as trainable sets, AdamW with warm-up and cosine decay, gradient clipping, and
-// checkpoints written in the official Hugging Face layout.
+// `dsvl train`: the papers' stages as trainable sets, AdamW with warm-up and cosine decay, gradient
+// clipping, and checkpoints written in the official Hugging Face layout. Two families:
+//  DeepSeek-VL with the SigLIP tower and mlp_gelu aligner (the 1.3B layout):
 //   align:    the aligner only (stage 1)
 //   pretrain: aligner + language model, vision frozen (stage 2)
-//   sft:      aligner + language model + SigLIP (its attention-pool head is not in the forward and is
-//             left as it is, as the official optimizer skips it)
+//   sft:      aligner + language model + SigLIP
+//  DeepSeek-VL2 (SigLIP-SO400M, downsample projector, MoE language model with its auxiliary loss):
+//   align:    vision tower + projector + image_newline / view_seperator (language model frozen)
+//   pretrain, sft: everything
+// The SigLIP attention-pool head is not in the forward and is left as it is, as the official
+// optimizer skips it.
 // Each step takes `batch` conversations (in a seeded shuffled order, epoch after epoch); the loss is
 // the summed cross-entropy of their supervised tokens over their count, as the official fixtures do.
 // While the tower is frozen (align, pretrain) its outputs are computed once per image and reused.
@@ -32,6 +36,8 @@ namespace train {
 class LlamaTrainer;
 class MlpProjectorTrainer;
 class VitTrainer;
+class DeepseekV2Trainer;
+class Vl2ImageTrainer;
 
 struct TrainOptions {
   std::string model_dir, data, images_dir;
@@ -64,10 +70,10 @@ struct StepReport {
 // long run does not fail at the end).
 void CheckOutputDir(const std::string& model_dir, const std::string& out_dir);
 
-class Vl1Trainer {
+class ModelTrainer {
  public:
-  explicit Vl1Trainer(const TrainOptions& options);
-  ~Vl1Trainer();
+  explicit ModelTrainer(const TrainOptions& options);
+  ~ModelTrainer();
 
   // Trainable tensors and elements, and a line about what the stage could not train.
   const ParamSet& params() const { return params_; }
@@ -100,6 +106,8 @@ class Vl1Trainer {
   std::unique_ptr<LlamaTrainer> llm_;
   std::unique_ptr<MlpProjectorTrainer> adaptor_;
   std::unique_ptr<VitTrainer> vit_;  // sft only: the tower trains
+  std::unique_ptr<DeepseekV2Trainer> v2_llm_;   // DeepSeek-VL2
+  std::unique_ptr<Vl2ImageTrainer> v2_image_;
   std::vector<Example> data_, text_, eval_;
   std::vector<size_t> order_, text_order_;
   size_t cursor_ = 0, text_cursor_ = 0;

@@ -1,4 +1,4 @@
-#include "train/vl1_trainer.h"
+#include "train/model_trainer.h"
 
 #include <algorithm>
 #include <chrono>
@@ -19,7 +19,12 @@
 #include "train/llama_trainer.h"
 #include "train/mlp_projector_trainer.h"
 #include "train/sft_data.h"
+#include "train/deepseek_v2_trainer.h"
 #include "train/vit_trainer.h"
+#include "train/vl2_image_trainer.h"
+#include "vision/preprocess_vl2.h"
+#include "model/prompt_builder.h"
+#include "model/vl_image_embedders.h"
 #include "vision/preprocess_vl1.h"
 #include "vision/vit.h"
 
@@ -32,14 +37,15 @@ bool StartsWith(const std::string& s, const std::string& prefix) { return s.rfin
 
 }  // namespace
 
-struct Vl1Trainer::Example {
+struct ModelTrainer::Example {
   TrainingSequence seq;
   int64_t images = 0;
   std::vector<float> features;  // frozen tower: its SigLIP outputs, [images * 576, width]
-  std::vector<float> pixels;    // training tower: its preprocessed images, [images, 3, 384, 384]
+  std::vector<float> pixels;    // training tower: its preprocessed images (VL2: every view)
+  std::vector<std::pair<int64_t, int64_t>> tiles;  // VL2: (tiles_w, tiles_h) per image
 };
 
-Vl1Trainer::Vl1Trainer(const TrainOptions& options) : options_(options) {
+ModelTrainer::ModelTrainer(const TrainOptions& options) : options_(options) {
   if (options.stage != "align" && options.stage != "pretrain" && options.stage != "sft")
     Throw(ErrorCode::kInvalidArgument, ErrorContext{"--stage", "stage", "align, pretrain or sft", options.stage, ""});
   if (options.steps < 0 || options.batch < 0 || options.warmup_steps < 0 || options.grad_clip < 0 ||
@@ -48,24 +54,31 @@ Vl1Trainer::Vl1Trainer(const TrainOptions& options) : options_(options) {
   pool_ = std::make_unique<ThreadPool>(options.threads);
   weights_ = WeightStore::Open(options.model_dir);
   config_ = LoadModelConfig(options.model_dir, *weights_);
-  if (config_.family != ModelFamily::kDeepSeekVL || config_.sam || !config_.siglip ||
-      config_.projector.type != ProjectorType::kMlpGelu)
+  const bool vl2 = config_.family == ModelFamily::kDeepSeekVL2;
+  if (!config_.siglip || config_.sam ||
+      (!vl2 && config_.projector.type != ProjectorType::kMlpGelu))
     Throw(ErrorCode::kUnsupported,
-          ErrorContext{options.model_dir, "model", "DeepSeek-VL with the SigLIP tower and mlp_gelu aligner (1.3B layout)",
-                       "another family or layout", "training DeepSeek-VL 7B and DeepSeek-VL2 is not implemented yet"});
+          ErrorContext{options.model_dir, "model", "DeepSeek-VL2, or DeepSeek-VL with the SigLIP tower and mlp_gelu aligner",
+                       "DeepSeek-VL 7B (SAM + SigLIP)", "training DeepSeek-VL 7B is not implemented yet"});
   tokenizer_ = Tokenizer::Load(options.model_dir);
+  if (vl2) RegisterVl2SpecialTokens(*tokenizer_);
 
-  // Trainable sets (DeepSeek-VL paper): align = aligner; pretrain = aligner + LLM; sft = + SigLIP.
-  const bool train_tower = options.stage == "sft";
+  // Trainable sets, from each paper (see the header).
+  const bool train_tower = options.stage == "sft" || vl2;
   for (const auto& [name, info] : weights_->tensors()) {
-    const bool aligner = StartsWith(name, config_.projector.prefix);
+    const bool adaptor = StartsWith(name, config_.projector.prefix) || name == "image_newline" || name == "view_seperator";
     const bool llm = StartsWith(name, config_.llm.prefix);
     const bool tower = StartsWith(name, config_.siglip->prefix) && name.find(".attn_pool.") == std::string::npos;
-    if (aligner || (llm && options.stage != "align") || (tower && train_tower)) params_.Add(*weights_, name);
+    if (adaptor || (llm && options.stage != "align") || (tower && train_tower)) params_.Add(*weights_, name);
   }
-  llm_ = std::make_unique<LlamaTrainer>(config_.llm, *weights_, params_);
-  adaptor_ = std::make_unique<MlpProjectorTrainer>(config_.projector, *weights_, params_);
-  if (train_tower) vit_ = std::make_unique<VitTrainer>(*config_.siglip, *weights_, params_);
+  if (vl2) {
+    v2_llm_ = std::make_unique<DeepseekV2Trainer>(config_.llm, *weights_, params_);
+    v2_image_ = std::make_unique<Vl2ImageTrainer>(config_, *weights_, params_);
+  } else {
+    llm_ = std::make_unique<LlamaTrainer>(config_.llm, *weights_, params_);
+    adaptor_ = std::make_unique<MlpProjectorTrainer>(config_.projector, *weights_, params_);
+    if (train_tower) vit_ = std::make_unique<VitTrainer>(*config_.siglip, *weights_, params_);
+  }
 
   if (options.text_ratio < 0 || options.text_ratio > 1 || (options.text_ratio > 0 && options.text_data.empty()))
     Throw(ErrorCode::kInvalidArgument,
@@ -81,18 +94,31 @@ Vl1Trainer::Vl1Trainer(const TrainOptions& options) : options_(options) {
 }
 
 // Conversations formatted once; a frozen tower's outputs computed once per image.
-std::vector<Vl1Trainer::Example> Vl1Trainer::LoadExamples(const std::string& path, bool allow_images) {
+std::vector<ModelTrainer::Example> ModelTrainer::LoadExamples(const std::string& path, bool allow_images) {
   VisionTransformer vit(*config_.siglip, *weights_);
   std::vector<Example> out;
   for (const TrainingConversation& c : ReadTrainingJsonl(path, config_.family, options_.images_dir)) {
     if (!allow_images && !c.image_paths.empty())
       Throw(ErrorCode::kInvalidArgument, ErrorContext{path, "conversation " + c.id, "text only (--text-data)", "images", ""});
     Example e;
-    const std::vector<int64_t> tokens(c.image_paths.size(), config_.tokens_per_image_vl1);
+    std::vector<int64_t> tokens(c.image_paths.size(), config_.tokens_per_image_vl1);
+    if (v2_image_) {  // VL2: each image's views (tiling as the processor does), kept for the tower
+      const bool cropping = c.image_paths.size() <= 2;
+      for (size_t i = 0; i < c.image_paths.size(); ++i) {
+        const Vl2Views views = PreprocessVl2(DecodeImageFile(c.image_paths[i]), config_.vl2_processor, cropping, pool_.get());
+        e.pixels.insert(e.pixels.end(), views.pixels.f32(), views.pixels.f32() + views.pixels.numel());
+        e.tiles.emplace_back(views.tiles_w, views.tiles_h);
+        tokens[i] = Vl2ImageTokens(v2_image_->side(), views.tiles_w, views.tiles_h);
+      }
+    }
     e.seq = FormatTrainingSequence(config_, *tokenizer_, c.messages, tokens);
     if (e.seq.supervised == 0)
       Throw(ErrorCode::kInvalidArgument, ErrorContext{path, "conversation " + c.id, "an assistant turn", "none", ""});
     e.images = static_cast<int64_t>(c.image_paths.size());
+    if (v2_image_) {
+      out.push_back(std::move(e));
+      continue;
+    }
     const int64_t per_image = vit.tokens() * vit.width();
     for (size_t i = 0; i < c.image_paths.size(); ++i) {
       const Tensor pixels = PreprocessVl1(DecodeImageFile(c.image_paths[i]), config_.vl1_processor, pool_.get());
@@ -108,13 +134,13 @@ std::vector<Vl1Trainer::Example> Vl1Trainer::LoadExamples(const std::string& pat
   return out;
 }
 
-Vl1Trainer::~Vl1Trainer() = default;
+ModelTrainer::~ModelTrainer() = default;
 
-int64_t Vl1Trainer::num_conversations() const { return static_cast<int64_t>(data_.size()); }
+int64_t ModelTrainer::num_conversations() const { return static_cast<int64_t>(data_.size()); }
 
-double Vl1Trainer::RunExamples(const std::vector<const Example*>& which, bool backward, int64_t* tokens,
+double ModelTrainer::RunExamples(const std::vector<const Example*>& which, bool backward, int64_t* tokens,
                                int64_t* supervised) {
-  const int64_t d = llm_->hidden();
+  const int64_t d = v2_llm_ ? v2_llm_->hidden() : llm_->hidden();
   int64_t n_sup = 0;
   for (const Example* e : which) n_sup += e->seq.supervised;
   double total = 0;
@@ -123,17 +149,25 @@ double Vl1Trainer::RunExamples(const std::vector<const Example*>& which, bool ba
     const Example& e = *ep;
     const std::vector<int64_t>& ids = e.seq.prompt.ids;
     const int64_t T = static_cast<int64_t>(ids.size());
-    const float* feats = e.features.data();
-    if (vit_ && e.images > 0) {  // the tower trains: run it (its activations kept for the backward)
-      features.assign(static_cast<size_t>(e.images * vit_->tokens() * vit_->width()), 0.0f);
-      vit_->Forward(*pool_, e.pixels.data(), e.images, features.data());
-      feats = features.data();
-    }
-    const int64_t n_img = e.images * config_.tokens_per_image_vl1;
+    int64_t n_img = 0;
+    for (uint8_t m : e.seq.prompt.image_mask) n_img += m != 0;
     proj.assign(static_cast<size_t>(n_img * d), 0.0f);
+    if (v2_image_) {
+      // VL2: every view through the tower, the projector and the tile layout (all trained).
+      if (e.images > 0 && v2_image_->Forward(*pool_, e.pixels.data(), e.tiles, proj.data()) != n_img)
+        Throw(ErrorCode::kInternal, "train: VL2 image rows differ from the prompt's image positions");
+    } else if (n_img > 0) {
+      const float* feats = e.features.data();
+      if (vit_) {  // the tower trains: run it (its activations kept for the backward)
+        features.assign(static_cast<size_t>(e.images * vit_->tokens() * vit_->width()), 0.0f);
+        vit_->Forward(*pool_, e.pixels.data(), e.images, features.data());
+        feats = features.data();
+      }
+      adaptor_->Forward(*pool_, feats, n_img, proj.data());
+    }
     embeds.assign(static_cast<size_t>(T * d), 0.0f);
-    if (n_img > 0) adaptor_->Forward(*pool_, feats, n_img, proj.data());
-    llm_->Embed(ids.data(), T, embeds.data());
+    if (v2_llm_) v2_llm_->Embed(ids.data(), T, embeds.data());
+    else llm_->Embed(ids.data(), T, embeds.data());
     std::vector<int64_t> table_ids = ids;
     int64_t img = 0;
     for (int64_t t = 0; t < T; ++t)
@@ -148,14 +182,18 @@ double Vl1Trainer::RunExamples(const std::vector<const Example*>& which, bool ba
         targets.labels.push_back(e.seq.labels[static_cast<size_t>(t)]);
       }
     d_embeds.assign(backward ? embeds.size() : 0, 0.0f);
-    total += llm_->Run(*pool_, embeds.data(), table_ids.data(), T, targets, backward,
-                       1.0f / static_cast<float>(n_sup), backward ? d_embeds.data() : nullptr);
+    const float scale = 1.0f / static_cast<float>(n_sup);
+    float* d_out = backward ? d_embeds.data() : nullptr;
+    total += v2_llm_ ? v2_llm_->Run(*pool_, embeds.data(), table_ids.data(), T, targets, backward, scale, d_out)
+                     : llm_->Run(*pool_, embeds.data(), table_ids.data(), T, targets, backward, scale, d_out);
     if (backward && n_img > 0) {
       d_proj.assign(proj.size(), 0.0f);
       img = 0;
       for (int64_t t = 0; t < T; ++t)
         if (e.seq.prompt.image_mask[static_cast<size_t>(t)]) std::copy_n(d_embeds.data() + t * d, d, d_proj.data() + img++ * d);
-      if (vit_) {
+      if (v2_image_) {
+        v2_image_->Backward(*pool_, d_proj.data());
+      } else if (vit_) {
         d_features.assign(static_cast<size_t>(n_img * adaptor_->input_dim()), 0.0f);
         adaptor_->Backward(*pool_, d_proj.data(), d_features.data());
         vit_->Backward(*pool_, d_features.data());
@@ -169,7 +207,7 @@ double Vl1Trainer::RunExamples(const std::vector<const Example*>& which, bool ba
   return total / static_cast<double>(n_sup);
 }
 
-StepReport Vl1Trainer::Step() {
+StepReport ModelTrainer::Step() {
   const auto t0 = std::chrono::steady_clock::now();
   StepReport r;
   r.step = ++step_;
@@ -219,7 +257,7 @@ StepReport Vl1Trainer::Step() {
   return r;
 }
 
-double Vl1Trainer::EvalLoss() {
+double ModelTrainer::EvalLoss() {
   std::vector<const Example*> all;
   for (const Example& e : eval_.empty() ? data_ : eval_) all.push_back(&e);
   return RunExamples(all, false, nullptr, nullptr);
@@ -228,7 +266,7 @@ double Vl1Trainer::EvalLoss() {
 // optimizer/state.safetensors holds "<name>.exp_avg" and "<name>.exp_avg_sq" per trained tensor;
 // optimizer/state.json the step count and stage. (A subdirectory, so the model directory's own
 // *.safetensors stay the model's tensors.)
-void Vl1Trainer::LoadOptimizerState() {
+void ModelTrainer::LoadOptimizerState() {
   const fs::path dir = fs::path(options_.model_dir) / "optimizer";
   const nlohmann::json state = ReadJsonFile((dir / "state.json").string());
   if (!state.contains("step") || !state["step"].is_number_integer() || state["step"].get<int64_t>() < 0)
@@ -253,7 +291,7 @@ void CheckOutputDir(const std::string& model_dir, const std::string& out_dir) {
     Throw(ErrorCode::kInvalidArgument, ErrorContext{"--out", "directory", "not the input model directory", out_dir, ""});
 }
 
-void Vl1Trainer::Save(const std::string& out_dir) const {
+void ModelTrainer::Save(const std::string& out_dir) const {
   CheckOutputDir(options_.model_dir, out_dir);
   const fs::path out(out_dir), in(options_.model_dir);
   fs::create_directories(out);

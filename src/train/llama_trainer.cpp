@@ -95,37 +95,13 @@ double LlamaTrainer::Run(ThreadPool& pool, const float* embeds, const int64_t* i
     LinearForward(pool, S.s.data(), T, I, L.w_down.data(), d, nullptr, o.data());
     for (int64_t i = 0; i < T * d; ++i) h[static_cast<size_t>(i)] += o[static_cast<size_t>(i)];
   }
-  // Final norm and the logits of the target rows only.
-  const int64_t R = static_cast<int64_t>(targets.rows.size());
-  if (targets.labels.size() != targets.rows.size())
-    Throw(ErrorCode::kInvalidArgument, "training: target rows and labels differ in count");
-  std::vector<float> rows_x(static_cast<size_t>(R * d)), rows_n(rows_x.size()), rows_rstd(static_cast<size_t>(R));
-  for (int64_t r = 0; r < R; ++r) {
-    const int64_t t = targets.rows[static_cast<size_t>(r)];
-    const int64_t y = targets.labels[static_cast<size_t>(r)];
-    if (t < 0 || t >= T || y < 0 || y >= V)
-      Throw(ErrorCode::kInvalidArgument, "training: target row " + std::to_string(t) + " / label " +
-                                             std::to_string(y) + " out of range");
-    std::copy_n(h.data() + t * d, d, rows_x.data() + r * d);
-  }
-  RmsNormForward(rows_x.data(), R, d, final_norm_.data(), eps, rows_n.data(), rows_rstd.data());
-  std::vector<float> logits(static_cast<size_t>(R * V)), dlogits(logits.size());
-  LinearForward(pool, rows_n.data(), R, d, lm_head_.data(), V, nullptr, logits.data());
-  const double loss = CrossEntropy(logits.data(), R, V, targets.labels.data(), loss_scale,
-                                   backward ? dlogits.data() : nullptr);
+  // Final norm, logits of the target rows, loss; the backward starts from dh, the gradient of the
+  // residual stream, walked from the top.
+  std::vector<float> dh(backward ? static_cast<size_t>(T * d) : 0, 0.0f);
+  const double loss = LmHeadLoss(pool, h.data(), T, d, V, targets, final_norm_, lm_head_, eps, loss_scale,
+                                 backward ? dh.data() : nullptr);
   if (!backward) return loss;
 
-  // Backward. dh is the gradient of the residual stream, walked from the top.
-  std::vector<float> drows_n(static_cast<size_t>(R * d), 0.0f), drows_x(drows_n.size(), 0.0f);
-  LinearBackward(pool, rows_n.data(), R, d, lm_head_.data(), V, dlogits.data(), drows_n.data(),
-                 lm_head_.grad(), nullptr);
-  RmsNormBackward(rows_x.data(), R, d, final_norm_.data(), rows_rstd.data(), drows_n.data(),
-                  drows_x.data(), final_norm_.grad());
-  std::vector<float> dh(static_cast<size_t>(T * d), 0.0f);
-  for (int64_t r = 0; r < R; ++r) {
-    const int64_t t = targets.rows[static_cast<size_t>(r)];
-    for (int64_t i = 0; i < d; ++i) dh[static_cast<size_t>(t * d + i)] += drows_x[static_cast<size_t>(r * d + i)];
-  }
   std::vector<float> dn(static_cast<size_t>(T * d)), ds(static_cast<size_t>(T * I)), dg(ds.size()),
       du(ds.size()), dattn(static_cast<size_t>(T * qw)), dq(dattn.size()), dk(static_cast<size_t>(T * kw)),
       dv(dk.size());

@@ -10,6 +10,7 @@
 
 #include "core/thread_pool.h"
 #include "llm/llm_config.h"
+#include "train/lm_head_loss.h"
 #include "train/param_set.h"
 
 namespace dsvl {
@@ -17,13 +18,6 @@ namespace dsvl {
 class WeightStore;
 
 namespace train {
-
-// Where the loss is taken: logits row `rows[i]` is trained to predict `labels[i]` (for unshifted
-// labels, row t-1 predicts labels[t]).
-struct Targets {
-  std::vector<int64_t> rows;
-  std::vector<int64_t> labels;
-};
 
 class LlamaTrainer {
  public:

@@ -89,7 +89,8 @@ nlohmann::ordered_json ResultJson(const GenerateResult& res, bool with_logprobs)
 }
 
 void WriteOut(std::string_view s) {
-  std::fwrite(s.data(), 1, s.size(), stdout);
+  // An empty piece may have a null data(): fwrite's buffer must not be null even for 0 bytes (UBSan).
+  if (!s.empty()) std::fwrite(s.data(), 1, s.size(), stdout);
   std::fflush(stdout);
 }
 

@@ -7,6 +7,7 @@
 
 #include "adaptor/projector_config.h"
 #include "core/thread_pool.h"
+#include "train/gelu_mlp.h"
 #include "train/param_set.h"
 
 namespace dsvl {
@@ -28,15 +29,8 @@ class MlpProjectorTrainer {
   void Backward(ThreadPool& pool, const float* dout, float* dx);
 
  private:
-  struct Layer {
-    WeightRef w, b;
-    int64_t in = 0, out = 0;
-  };
   ProjectorConfig config_;
-  std::vector<Layer> layers_;
-  int64_t rows_ = 0;
-  // inputs_[i]: layer i's input (for i > 0 the GELU output); pre_[i]: layer i's output before GELU.
-  std::vector<std::vector<float>> inputs_, pre_;
+  GeluMlp mlp_;
 };
 
 }  // namespace train

@@ -11,6 +11,7 @@
 
 #include "adaptor/projector_config.h"
 #include "core/thread_pool.h"
+#include "train/gelu_mlp.h"
 #include "train/param_set.h"
 
 namespace dsvl {
@@ -37,15 +38,9 @@ class Vl2ProjectorTrainer {
   void Backward(ThreadPool& pool, const float* dout, float* dx);
 
  private:
-  struct Layer {
-    WeightRef w, b;
-    int64_t in = 0, out = 0;
-  };
   ProjectorConfig config_;
-  std::vector<Layer> layers_;
+  GeluMlp mlp_;  // after the token merge
   int64_t n_ = 0, grid_ = 0, rows_ = 0;  // last Forward: views, tower grid, merged rows
-  // inputs_[0]: the merged tokens; inputs_[i > 0]: the GELU of pre_[i-1]; pre_[i]: layer i's output.
-  std::vector<std::vector<float>> inputs_, pre_;
 };
 
 }  // namespace train

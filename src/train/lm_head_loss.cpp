@@ -40,4 +40,14 @@ double LmHeadLoss(ThreadPool& pool, const float* h, int64_t T, int64_t d, int64_
   return loss;
 }
 
+Targets ShiftedTargets(const std::vector<int64_t>& labels, int64_t ignore) {
+  Targets t;
+  for (size_t i = 1; i < labels.size(); ++i)
+    if (labels[i] != ignore) {
+      t.rows.push_back(static_cast<int64_t>(i) - 1);
+      t.labels.push_back(labels[i]);
+    }
+  return t;
+}
+
 }  // namespace dsvl::train

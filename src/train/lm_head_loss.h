@@ -1,4 +1,4 @@
-// The top of both decoder trainers: the final RMSNorm and lm_head on the target rows only (the
+// The top of the decoder trainer: the final RMSNorm and lm_head on the target rows only (the
 // others never reach the loss), the summed cross-entropy, and the backward to the residual stream.
 #pragma once
 
@@ -16,6 +16,10 @@ struct Targets {
   std::vector<int64_t> rows;
   std::vector<int64_t> labels;
 };
+
+// The targets of a labelled sequence as the official (HF) loss shifts it: row t-1 predicts labels[t]
+// for every t >= 1 whose label is not `ignore` (-100, PyTorch's ignore_index).
+Targets ShiftedTargets(const std::vector<int64_t>& labels, int64_t ignore = -100);
 
 // h[T, d]: the last layer's output. Returns Σ CE over the targets; when dh is not null, accumulates
 // into it the gradient of loss_scale · Σ CE (nonzero only at target rows) and into the final norm's

@@ -16,10 +16,9 @@
 #include "io/image_decode.h"
 #include "io/safetensors.h"
 #include "text/tokenizer.h"
-#include "train/llama_trainer.h"
+#include "train/decoder_trainer.h"
 #include "train/mlp_projector_trainer.h"
 #include "train/sft_data.h"
-#include "train/deepseek_v2_trainer.h"
 #include "train/vit_trainer.h"
 #include "train/vl2_image_trainer.h"
 #include "vision/preprocess_vl2.h"
@@ -71,11 +70,10 @@ ModelTrainer::ModelTrainer(const TrainOptions& options) : options_(options) {
     const bool tower = StartsWith(name, config_.siglip->prefix) && name.find(".attn_pool.") == std::string::npos;
     if (adaptor || (llm && options.stage != "align") || (tower && train_tower)) params_.Add(*weights_, name);
   }
+  llm_ = std::make_unique<DecoderTrainer>(config_.llm, *weights_, params_);
   if (vl2) {
-    v2_llm_ = std::make_unique<DeepseekV2Trainer>(config_.llm, *weights_, params_);
     v2_image_ = std::make_unique<Vl2ImageTrainer>(config_, *weights_, params_);
   } else {
-    llm_ = std::make_unique<LlamaTrainer>(config_.llm, *weights_, params_);
     adaptor_ = std::make_unique<MlpProjectorTrainer>(config_.projector, *weights_, params_);
     if (train_tower) vit_ = std::make_unique<VitTrainer>(*config_.siglip, *weights_, params_);
   }
@@ -140,7 +138,7 @@ int64_t ModelTrainer::num_conversations() const { return static_cast<int64_t>(da
 
 double ModelTrainer::RunExamples(const std::vector<const Example*>& which, bool backward, int64_t* tokens,
                                int64_t* supervised) {
-  const int64_t d = v2_llm_ ? v2_llm_->hidden() : llm_->hidden();
+  const int64_t d = llm_->hidden();
   int64_t n_sup = 0;
   for (const Example* e : which) n_sup += e->seq.supervised;
   double total = 0;
@@ -166,8 +164,7 @@ double ModelTrainer::RunExamples(const std::vector<const Example*>& which, bool 
       adaptor_->Forward(*pool_, feats, n_img, proj.data());
     }
     embeds.assign(static_cast<size_t>(T * d), 0.0f);
-    if (v2_llm_) v2_llm_->Embed(ids.data(), T, embeds.data());
-    else llm_->Embed(ids.data(), T, embeds.data());
+    llm_->Embed(ids.data(), T, embeds.data());
     std::vector<int64_t> table_ids = ids;
     int64_t img = 0;
     for (int64_t t = 0; t < T; ++t)
@@ -175,17 +172,11 @@ double ModelTrainer::RunExamples(const std::vector<const Example*>& which, bool 
         std::copy_n(proj.data() + img++ * d, d, embeds.data() + t * d);
         table_ids[static_cast<size_t>(t)] = -1;
       }
-    Targets targets;
-    for (int64_t t = 1; t < T; ++t)
-      if (e.seq.labels[static_cast<size_t>(t)] != kIgnoreLabel) {
-        targets.rows.push_back(t - 1);
-        targets.labels.push_back(e.seq.labels[static_cast<size_t>(t)]);
-      }
+    const Targets targets = ShiftedTargets(e.seq.labels, kIgnoreLabel);
     d_embeds.assign(backward ? embeds.size() : 0, 0.0f);
     const float scale = 1.0f / static_cast<float>(n_sup);
     float* d_out = backward ? d_embeds.data() : nullptr;
-    total += v2_llm_ ? v2_llm_->Run(*pool_, embeds.data(), table_ids.data(), T, targets, backward, scale, d_out)
-                     : llm_->Run(*pool_, embeds.data(), table_ids.data(), T, targets, backward, scale, d_out);
+    total += llm_->Run(*pool_, embeds.data(), table_ids.data(), T, targets, backward, scale, d_out);
     if (backward && n_img > 0) {
       d_proj.assign(proj.size(), 0.0f);
       img = 0;

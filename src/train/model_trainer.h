@@ -33,10 +33,9 @@ class Tokenizer;
 
 namespace train {
 
-class LlamaTrainer;
+class DecoderTrainer;
 class MlpProjectorTrainer;
 class VitTrainer;
-class DeepseekV2Trainer;
 class Vl2ImageTrainer;
 
 struct TrainOptions {
@@ -103,10 +102,9 @@ class ModelTrainer {
   ModelConfig config_;
   std::unique_ptr<Tokenizer> tokenizer_;
   ParamSet params_;
-  std::unique_ptr<LlamaTrainer> llm_;
+  std::unique_ptr<DecoderTrainer> llm_;  // both families
   std::unique_ptr<MlpProjectorTrainer> adaptor_;
   std::unique_ptr<VitTrainer> vit_;  // sft only: the tower trains
-  std::unique_ptr<DeepseekV2Trainer> v2_llm_;   // DeepSeek-VL2
   std::unique_ptr<Vl2ImageTrainer> v2_image_;
   std::vector<Example> data_, text_, eval_;
   std::vector<size_t> order_, text_order_;

@@ -40,17 +40,10 @@ MoeTrainer::MoeTrainer(const LlmConfig& config, const WeightStore& weights, Para
       has_shared_(config.moe.n_shared_experts > 0) {
   gate_weight_ = WeightRef(params, weights, prefix + "gate.weight");
   CheckShape(gate_weight_, prefix + "gate.weight", Shape{E_, H_});
-  auto mlp = [&](const std::string& p, int64_t inter) {
-    Mlp m{WeightRef(params, weights, p + "gate_proj.weight"), WeightRef(params, weights, p + "up_proj.weight"),
-          WeightRef(params, weights, p + "down_proj.weight")};
-    CheckShape(m.gate, p + "gate_proj.weight", Shape{inter, H_});
-    CheckShape(m.up, p + "up_proj.weight", Shape{inter, H_});
-    CheckShape(m.down, p + "down_proj.weight", Shape{H_, inter});
-    return m;
-  };
   experts_w_.reserve(static_cast<size_t>(E_));
-  for (int64_t e = 0; e < E_; ++e) experts_w_.push_back(mlp(prefix + "experts." + std::to_string(e) + ".", I_));
-  if (has_shared_) shared_ = mlp(prefix + "shared_experts.", S_);
+  for (int64_t e = 0; e < E_; ++e)
+    experts_w_.emplace_back(weights, params, prefix + "experts." + std::to_string(e) + ".", H_, I_, "training MoE");
+  if (has_shared_) shared_ = SwiGluMlp(weights, params, prefix + "shared_experts.", H_, S_, "training MoE");
 }
 
 double MoeTrainer::Forward(ThreadPool& pool, const float* xn, int64_t T, float* out) {
@@ -88,18 +81,10 @@ double MoeTrainer::Forward(ThreadPool& pool, const float* xn, int64_t T, float* 
     std::memcpy(rows_in_.data() + row * H_, xn + (r / K_) * H_, static_cast<size_t>(H_) * sizeof(float));
   }
 
-  g_.assign(static_cast<size_t>(R * I_), 0.0f);
-  u_.assign(g_.size(), 0.0f);
-  s_.assign(g_.size(), 0.0f);
   y_.assign(static_cast<size_t>(R * H_), 0.0f);
   for (int64_t e = 0; e < E_; ++e) {
     const int64_t r0 = offsets_[static_cast<size_t>(e)], n = offsets_[static_cast<size_t>(e + 1)] - r0;
-    if (n == 0) continue;
-    const Mlp& m = experts_w_[static_cast<size_t>(e)];
-    LinearForward(pool, rows_in_.data() + r0 * H_, n, H_, m.gate.data(), I_, nullptr, g_.data() + r0 * I_);
-    LinearForward(pool, rows_in_.data() + r0 * H_, n, H_, m.up.data(), I_, nullptr, u_.data() + r0 * I_);
-    SwiGluForward(g_.data() + r0 * I_, u_.data() + r0 * I_, n * I_, s_.data() + r0 * I_);
-    LinearForward(pool, s_.data() + r0 * I_, n, I_, m.down.data(), H_, nullptr, y_.data() + r0 * H_);
+    if (n > 0) experts_w_[static_cast<size_t>(e)].Forward(pool, rows_in_.data() + r0 * H_, n, y_.data() + r0 * H_);
   }
   // out[t] = Σ_j w[t,j] · y[slot(t,j)] (pick order, as the official weighted sum), then + shared.
   for (int64_t t = 0; t < T; ++t) {
@@ -112,15 +97,9 @@ double MoeTrainer::Forward(ThreadPool& pool, const float* xn, int64_t T, float* 
     }
   }
   if (has_shared_) {
-    sg_.assign(static_cast<size_t>(T * S_), 0.0f);
-    su_.assign(sg_.size(), 0.0f);
-    ss_.assign(sg_.size(), 0.0f);
-    std::vector<float> sh(static_cast<size_t>(T * H_));
-    LinearForward(pool, xn, T, H_, shared_.gate.data(), S_, nullptr, sg_.data());
-    LinearForward(pool, xn, T, H_, shared_.up.data(), S_, nullptr, su_.data());
-    SwiGluForward(sg_.data(), su_.data(), T * S_, ss_.data());
-    LinearForward(pool, ss_.data(), T, S_, shared_.down.data(), H_, nullptr, sh.data());
-    for (int64_t i = 0; i < T * H_; ++i) out[i] += sh[static_cast<size_t>(i)];
+    shared_out_.resize(static_cast<size_t>(T * H_));
+    shared_.Forward(pool, xn, T, shared_out_.data());
+    for (int64_t i = 0; i < T * H_; ++i) out[i] += shared_out_[static_cast<size_t>(i)];
   }
 
   // Auxiliary loss: alpha · Σ_e (count_e / (T·K/E)) · mean_t score[t, e].
@@ -142,13 +121,7 @@ void MoeTrainer::Backward(ThreadPool& pool, const float* dout, float* dxn) {
   const int64_t T = T_, R = T * K_;
   const float* xn = xn_;
   // Shared experts: a plain SwiGLU over every token.
-  if (has_shared_) {
-    std::vector<float> ds(static_cast<size_t>(T * S_), 0.0f), dg(ds.size()), du(ds.size());
-    LinearBackward(pool, ss_.data(), T, S_, shared_.down.data(), H_, dout, ds.data(), shared_.down.grad(), nullptr);
-    SwiGluBackward(sg_.data(), su_.data(), T * S_, ds.data(), dg.data(), du.data());
-    LinearBackward(pool, xn, T, H_, shared_.gate.data(), S_, dg.data(), dxn, shared_.gate.grad(), nullptr);
-    LinearBackward(pool, xn, T, H_, shared_.up.data(), S_, du.data(), dxn, shared_.up.grad(), nullptr);
-  }
+  if (has_shared_) shared_.Backward(pool, dout, dxn);
   // Routed part: dw[t,j] = dout[t] · y[slot], dy[slot] = w[t,j] · dout[t].
   std::vector<float> dw(static_cast<size_t>(R)), dy(static_cast<size_t>(R * H_));
   for (int64_t r = 0; r < R; ++r) {
@@ -163,20 +136,11 @@ void MoeTrainer::Backward(ThreadPool& pool, const float* dout, float* dxn) {
     }
     dw[static_cast<size_t>(r)] = acc;
   }
-  std::vector<float> ds(static_cast<size_t>(R * I_), 0.0f), dg(ds.size()), du(ds.size()),
-      drows(static_cast<size_t>(R * H_), 0.0f);
+  std::vector<float> drows(static_cast<size_t>(R * H_), 0.0f);
   for (int64_t e = 0; e < E_; ++e) {
     const int64_t r0 = offsets_[static_cast<size_t>(e)], n = offsets_[static_cast<size_t>(e + 1)] - r0;
-    if (n == 0) continue;  // no token: its gradients stay as they are (zero from this forward)
-    const Mlp& m = experts_w_[static_cast<size_t>(e)];
-    LinearBackward(pool, s_.data() + r0 * I_, n, I_, m.down.data(), H_, dy.data() + r0 * H_, ds.data() + r0 * I_,
-                   m.down.grad(), nullptr);
-    SwiGluBackward(g_.data() + r0 * I_, u_.data() + r0 * I_, n * I_, ds.data() + r0 * I_, dg.data() + r0 * I_,
-                   du.data() + r0 * I_);
-    LinearBackward(pool, rows_in_.data() + r0 * H_, n, H_, m.gate.data(), I_, dg.data() + r0 * I_,
-                   drows.data() + r0 * H_, m.gate.grad(), nullptr);
-    LinearBackward(pool, rows_in_.data() + r0 * H_, n, H_, m.up.data(), I_, du.data() + r0 * I_,
-                   drows.data() + r0 * H_, m.up.grad(), nullptr);
+    // An expert with no token keeps its gradients as they are (zero from this forward).
+    if (n > 0) experts_w_[static_cast<size_t>(e)].Backward(pool, dy.data() + r0 * H_, drows.data() + r0 * H_);
   }
   for (int64_t row = 0; row < R; ++row) {
     float* d = dxn + static_cast<int64_t>(token_of_[static_cast<size_t>(row)]) * H_;

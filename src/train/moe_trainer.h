@@ -20,6 +20,7 @@
 #include "llm/llm_config.h"
 #include "llm/moe_gate.h"
 #include "train/param_set.h"
+#include "train/swiglu_mlp.h"
 
 namespace dsvl {
 
@@ -47,18 +48,14 @@ class MoeTrainer {
   const std::vector<int32_t>& routing() const { return experts_; }
 
  private:
-  struct Mlp {
-    WeightRef gate, up, down;
-  };
-
   int64_t H_, E_, K_, I_, S_;
   MoeConfig moe_;
   float aux_alpha_;
   WeightRef gate_weight_;
   MoeRouter router_;
-  std::vector<Mlp> experts_w_;
+  std::vector<SwiGluMlp> experts_w_;  // each runs on its own rows (see offsets_)
   bool has_shared_;
-  Mlp shared_;
+  SwiGluMlp shared_;
 
   // Saved forward state.
   const float* xn_ = nullptr;
@@ -69,8 +66,8 @@ class MoeTrainer {
   std::vector<int32_t> offsets_;     // [E + 1]: expert e's rows are [offsets[e], offsets[e+1])
   std::vector<int32_t> slot_of_;     // pick (t, j) -> its row
   std::vector<int32_t> token_of_;    // row -> token
-  std::vector<float> rows_in_, g_, u_, s_, y_;  // per row: input [H], gate/up/act [I], output [H]
-  std::vector<float> sg_, su_, ss_;  // shared experts' gate/up/act [T, S]
+  std::vector<float> rows_in_, y_;   // per row: input [H] and the expert's output [H]
+  std::vector<float> shared_out_;    // [T, H]
   std::vector<double> count_;        // [E] picks per expert (aux)
 };
 

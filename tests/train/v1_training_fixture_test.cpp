@@ -28,8 +28,9 @@
 #include "io/safetensors.h"
 #include "model/model_config.h"
 #include "npy.h"
+#include "training_fixture.h"
 #include "train/adamw.h"
-#include "train/llama_trainer.h"
+#include "train/decoder_trainer.h"
 #include "train/mlp_projector_trainer.h"
 #include "train/vit_trainer.h"
 #include "vision/preprocess_vl1.h"
@@ -46,16 +47,11 @@ constexpr double kLossAbs = 1e-5;   // measured 2.2e-6; the floor is 1.9e-6 on l
 constexpr double kStepAbs = 2e-6;   // params after k steps, elements with |g0| >= 1e-6 (measured 3.1e-7, floor 7.7e-7)
 constexpr int64_t kSupervised = 28;
 
-fs::path TrainingDir() { return fs::path(test::FixtureDir()) / "training" / "v1_siglip"; }
+using namespace test_fixture;  // NOLINT(google-build-using-namespace): the shared fixture helpers
 
-json ReadJson(const fs::path& p) {
-  std::ifstream f(p);
-  return json::parse(f);
-}
+fs::path TrainingDir() { return test_fixture::TrainingDir("v1_siglip"); }
 
-struct Example {
-  std::vector<int64_t> ids, labels;
-  std::vector<bool> image_row;
+struct Example : ExampleTokens {
   std::vector<float> pixels;    // the processor's output [3, 384, 384]
   std::vector<float> features;  // SigLIP output [576, width] at the checkpoint (inference tower)
 };
@@ -79,9 +75,7 @@ const Fixture& GetFixture() {
     for (size_t i = 0; i < ex["examples"].size(); ++i) {
       const fs::path dir = TrainingDir() / "examples" / ("ex" + std::to_string(i));
       Example e;
-      e.ids = test::LoadNpy((dir / "input_ids.npy").string()).i64();
-      e.labels = test::LoadNpy((dir / "labels.npy").string()).i64();
-      for (int64_t m : test::LoadNpy((dir / "images_seq_mask.npy").string()).i64()) e.image_row.push_back(m != 0);
+      static_cast<ExampleTokens&>(e) = LoadExampleTokens(dir);
       const std::string png = ex["examples"][i]["pixels"]["png"];
       const RgbImage canvas = DecodeImageFile((TrainingDir() / png).string());
       const Tensor pixels = Vl1CanvasToTensor(canvas, f->config.vl1_processor);
@@ -104,7 +98,7 @@ struct BatchResult {
   std::vector<std::vector<float>> projector_out, d_projector_out;
 };
 
-BatchResult RunBatch(ThreadPool& pool, MlpProjectorTrainer& adaptor, LlamaTrainer& llm, bool backward,
+BatchResult RunBatch(ThreadPool& pool, MlpProjectorTrainer& adaptor, DecoderTrainer& llm, bool backward,
                      VitTrainer* vit = nullptr) {
   const Fixture& f = GetFixture();
   const int64_t d = llm.hidden();
@@ -125,12 +119,7 @@ BatchResult RunBatch(ThreadPool& pool, MlpProjectorTrainer& adaptor, LlamaTraine
         table_ids[static_cast<size_t>(t)] = -1;  // overwritten: its table row gets no gradient
       }
     EXPECT_EQ(img, n_img);
-    Targets targets;
-    for (int64_t t = 1; t < T; ++t)
-      if (e.labels[static_cast<size_t>(t)] != -100) {
-        targets.rows.push_back(t - 1);
-        targets.labels.push_back(e.labels[static_cast<size_t>(t)]);
-      }
+    const Targets targets = ShiftedTargets(e.labels);
     const double ce = llm.Run(pool, embeds.data(), table_ids.data(), T, targets, backward,
                               1.0f / kSupervised, d_embeds.data());
     r.ce_sums.push_back(ce);
@@ -153,26 +142,6 @@ BatchResult RunBatch(ThreadPool& pool, MlpProjectorTrainer& adaptor, LlamaTraine
   r.loss /= kSupervised;
   return r;
 }
-
-double MaxAbs(const std::vector<float>& v) {
-  double m = 0;
-  for (float x : v) m = std::max(m, static_cast<double>(std::fabs(x)));
-  return m;
-}
-
-// max |a - b| / max |b| (b: official), reported and checked against `rel`.
-void ExpectClose(const std::vector<float>& ours, const std::vector<float>& official, double rel,
-                 const std::string& what, double* worst = nullptr) {
-  ASSERT_EQ(ours.size(), official.size()) << what;
-  double diff = 0;
-  for (size_t i = 0; i < ours.size(); ++i)
-    diff = std::max(diff, static_cast<double>(std::fabs(ours[i] - official[i])));
-  const double scale = std::max(MaxAbs(official), 1e-30);
-  if (worst) *worst = std::max(*worst, diff / scale);
-  EXPECT_LE(diff, rel * scale) << what << ": max diff " << diff << " of max |official| " << scale;
-}
-
-std::vector<float> LoadF32(const fs::path& p) { return test::LoadNpy(p.string()).f32(); }
 
 // Parameters after `steps` AdamW steps against the official ones, with the README's split by |g0|.
 void ExpectParamsAfterSteps(const TrainParam& p, const fs::path& dir, const fs::path& grads_dir,
@@ -199,7 +168,7 @@ TEST(V1TrainingFixture, AlignStageLossGradientsAndThreeAdamWSteps) {
   for (const std::string name : c["trainable"]) params.Add(*f.weights, name);
   ASSERT_EQ(params.params().size(), 4u);
   MlpProjectorTrainer adaptor(f.config.projector, *f.weights, params);
-  LlamaTrainer llm(f.config.llm, *f.weights, params);
+  DecoderTrainer llm(f.config.llm, *f.weights, params);
   ThreadPool pool(2);
 
   BatchResult r = RunBatch(pool, adaptor, llm, true);
@@ -214,7 +183,7 @@ TEST(V1TrainingFixture, AlignStageLossGradientsAndThreeAdamWSteps) {
   }
   double worst = 0;
   for (const TrainParam& p : params.params())
-    ExpectClose(p.grad, LoadF32(TrainingDir() / "align" / "grads" / (p.name + ".npy")), kGradRel, p.name, &worst);
+    worst = std::max(worst, ExpectClose(p.grad, LoadF32(TrainingDir() / "align" / "grads" / (p.name + ".npy")), kGradRel, p.name));
   std::printf("align: loss %.7f (official %.7f), worst gradient diff %.2e of max |g|\n", r.loss,
               c["losses_by_step"][0].get<double>(), worst);
 
@@ -242,7 +211,7 @@ TEST(V1TrainingFixture, VitTrainerForwardMatchesInferenceTower) {
   for (size_t i = 0; i < f.examples.size(); ++i) {
     std::vector<float> out(f.examples[i].features.size());
     vit.Forward(pool, f.examples[i].pixels.data(), 1, out.data());
-    ExpectClose(out, f.examples[i].features, 1e-5, "tower output ex" + std::to_string(i), &worst);
+    worst = std::max(worst, ExpectClose(out, f.examples[i].features, 1e-5, "tower output ex" + std::to_string(i)));
   }
   std::printf("vision tower forward: worst diff %.2e of max |out| vs the inference tower\n", worst);
 }
@@ -262,7 +231,7 @@ TEST(V1TrainingFixture, SftStageAllGradientsOneStepAndLoss) {
   ASSERT_EQ(params.params().size(), 66u);  // 41 vision + 4 adaptor + 21 LLM
   VitTrainer vit(*f.config.siglip, *f.weights, params);
   MlpProjectorTrainer adaptor(f.config.projector, *f.weights, params);
-  LlamaTrainer llm(f.config.llm, *f.weights, params);
+  DecoderTrainer llm(f.config.llm, *f.weights, params);
   ThreadPool pool(2);
 
   BatchResult r = RunBatch(pool, adaptor, llm, true, &vit);
@@ -279,8 +248,8 @@ TEST(V1TrainingFixture, SftStageAllGradientsOneStepAndLoss) {
   double worst = 0, worst_vision = 0;
   for (const TrainParam& p : params.params()) {
     const bool vision = p.name.rfind("vision_model.", 0) == 0;
-    ExpectClose(p.grad, LoadF32(TrainingDir() / "sft" / "grads" / (p.name + ".npy")), kGradRel, p.name,
-                vision ? &worst_vision : &worst);
+    double& w = vision ? worst_vision : worst;
+    w = std::max(w, ExpectClose(p.grad, LoadF32(TrainingDir() / "sft" / "grads" / (p.name + ".npy")), kGradRel, p.name));
   }
   std::printf("sft: worst gradient diff %.2e of max |g| (vision tower %.2e) over %zu tensors\n", worst,
               worst_vision, params.params().size());

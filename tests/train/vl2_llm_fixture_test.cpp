@@ -32,8 +32,9 @@
 #include "model/model_config.h"
 #include "model/vl_image_embedders.h"
 #include "npy.h"
+#include "training_fixture.h"
 #include "train/adamw.h"
-#include "train/deepseek_v2_trainer.h"
+#include "train/decoder_trainer.h"
 
 namespace dsvl::train {
 namespace {
@@ -49,18 +50,11 @@ constexpr double kStepAbs = 2e-6;  // params after 1 step, |g0| >= 1e-6 (measure
 constexpr int64_t kSupervised = 28;
 constexpr int64_t kSide = 14;  // merged token grid of a 384 px tile (27 patches, downsample 2, padded)
 
-fs::path TrainingDir() { return fs::path(test::FixtureDir()) / "training" / "vl2_tiny"; }
+using namespace test_fixture;  // NOLINT(google-build-using-namespace): the shared fixture helpers
 
-json ReadJson(const fs::path& p) {
-  std::ifstream f(p);
-  return json::parse(f);
-}
+fs::path TrainingDir() { return test_fixture::TrainingDir("vl2_tiny"); }
 
-std::vector<float> LoadF32(const fs::path& p) { return test::LoadNpy(p.string()).f32(); }
-
-struct Example {
-  std::vector<int64_t> ids, labels;
-  std::vector<bool> image_row;
+struct Example : ExampleTokens {
   int64_t tiles_w = 0, tiles_h = 0;
   std::vector<float> projector_out;  // [1 + tw*th, 196, hidden]
   // Image row k's source: >= 0 a row of projector_out, -1 image_newline, -2 view_seperator.
@@ -82,9 +76,7 @@ const Fixture& GetFixture() {
     for (int i = 0; i < 3; ++i) {
       const fs::path dir = TrainingDir() / "examples" / ("ex" + std::to_string(i));
       Example e;
-      e.ids = test::LoadNpy((dir / "input_ids.npy").string()).i64();
-      e.labels = test::LoadNpy((dir / "labels.npy").string()).i64();
-      for (int64_t m : test::LoadNpy((dir / "images_seq_mask.npy").string()).i64()) e.image_row.push_back(m != 0);
+      static_cast<ExampleTokens&>(e) = LoadExampleTokens(dir);
       const std::vector<int64_t> crop = test::LoadNpy((dir / "images_spatial_crop.npy").string()).i64();
       e.tiles_w = crop[0];
       e.tiles_h = crop[1];
@@ -115,7 +107,7 @@ struct BatchResult {
 // replaced by the laid-out adaptor output, forward with the summed CE; L = Σ CE / N. With backward,
 // gradients of L (+ the aux losses, weight 1) accumulate; the image rows' gradient goes back through
 // the layout into d(adaptor output) and the newline / separator gradients.
-BatchResult RunBatch(ThreadPool& pool, DeepseekV2Trainer& llm, TrainParam* newline, TrainParam* separator,
+BatchResult RunBatch(ThreadPool& pool, DecoderTrainer& llm, TrainParam* newline, TrainParam* separator,
                      bool backward) {
   const Fixture& f = GetFixture();
   const int64_t d = llm.hidden();
@@ -140,12 +132,7 @@ BatchResult RunBatch(ThreadPool& pool, DeepseekV2Trainer& llm, TrainParam* newli
         image_pos.push_back(t);
       }
     EXPECT_EQ(img, e.source.size());
-    Targets targets;
-    for (int64_t t = 1; t < T; ++t)
-      if (e.labels[static_cast<size_t>(t)] != -100) {
-        targets.rows.push_back(t - 1);
-        targets.labels.push_back(e.labels[static_cast<size_t>(t)]);
-      }
+    const Targets targets = ShiftedTargets(e.labels);
     const double ce = llm.Run(pool, embeds.data(), table_ids.data(), T, targets, backward, 1.0f / kSupervised,
                               d_embeds.data());
     r.ce_sums.push_back(ce);
@@ -164,24 +151,6 @@ BatchResult RunBatch(ThreadPool& pool, DeepseekV2Trainer& llm, TrainParam* newli
   return r;
 }
 
-double MaxAbs(const std::vector<float>& v) {
-  double m = 0;
-  for (float x : v) m = std::max(m, static_cast<double>(std::fabs(x)));
-  return m;
-}
-
-// max |a - b| checked against rel · max |official|; returns the ratio.
-double ExpectClose(const std::vector<float>& ours, const std::vector<float>& official, double rel,
-                   const std::string& what) {
-  EXPECT_EQ(ours.size(), official.size()) << what;
-  if (ours.size() != official.size()) return INFINITY;
-  double diff = 0;
-  for (size_t i = 0; i < ours.size(); ++i) diff = std::max(diff, static_cast<double>(std::fabs(ours[i] - official[i])));
-  const double scale = std::max(MaxAbs(official), 1e-30);
-  EXPECT_LE(diff, rel * scale) << what << ": max diff " << diff << " of max |official| " << scale;
-  return diff / scale;
-}
-
 void CheckStage(const std::string& stage) {
   const Fixture& f = GetFixture();
   const fs::path dir = TrainingDir() / stage;
@@ -198,7 +167,7 @@ void CheckStage(const std::string& stage) {
     if (name.rfind("language.", 0) == 0 || name == "image_newline" || name == "view_seperator")
       params.Add(*f.weights, name);
   ASSERT_EQ(params.params().size(), 2u + 128u);  // layout vectors + every LLM tensor
-  DeepseekV2Trainer llm(lc, *f.weights, params);
+  DecoderTrainer llm(lc, *f.weights, params);
   ThreadPool pool(2);
 
   BatchResult r = RunBatch(pool, llm, params.Find("image_newline"), params.Find("view_seperator"), true);
@@ -265,7 +234,7 @@ void CheckAlign(const std::string& stage) {
   ParamSet params;
   params.Add(*f.weights, "image_newline");
   params.Add(*f.weights, "view_seperator");
-  DeepseekV2Trainer llm(lc, *f.weights, params);
+  DecoderTrainer llm(lc, *f.weights, params);
   ThreadPool pool(2);
   const BatchResult r = RunBatch(pool, llm, params.Find("image_newline"), params.Find("view_seperator"), true);
   EXPECT_NEAR(r.loss, c["losses_by_step"][0].get<double>(), kLossAbs);
@@ -300,7 +269,7 @@ TEST(Vl2LlmTrainingFixture, PerGateAuxLossesMatch) {
   for (int64_t layers = 2; layers <= 3; ++layers) {
     LlmConfig cut = lc;
     cut.num_layers = layers;
-    DeepseekV2Trainer llm(cut, *f.weights, params);  // the config's alpha, 0.001
+    DecoderTrainer llm(cut, *f.weights, params);  // the config's alpha, 0.001
     ThreadPool pool(2);
     for (size_t i = 0; i < f.examples.size(); ++i) {
       const Example& e = f.examples[i];

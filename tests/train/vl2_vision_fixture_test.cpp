@@ -38,6 +38,7 @@
 #include "io/safetensors.h"
 #include "model/model_config.h"
 #include "npy.h"
+#include "training_fixture.h"
 #include "train/adamw.h"
 #include "train/vit_trainer.h"
 #include "train/vl2_image_layout.h"
@@ -56,14 +57,9 @@ constexpr double kGradRel = 1e-5;  // x max |g| of the tensor (the 1-vs-2-thread
 constexpr double kOutRel = 1e-5;   // projector_out, x its max |value|
 constexpr double kStepAbs = 2e-6;  // params after 1 step, elements with |g0| >= 1e-6 (floor 4.4e-7)
 
-fs::path TrainingDir() { return fs::path(test::FixtureDir()) / "training" / "vl2_tiny"; }
+using namespace test_fixture;  // NOLINT(google-build-using-namespace): the shared fixture helpers
 
-json ReadJson(const fs::path& p) {
-  std::ifstream f(p);
-  return json::parse(f);
-}
-
-std::vector<float> LoadF32(const fs::path& p) { return test::LoadNpy(p.string()).f32(); }
+fs::path TrainingDir() { return test_fixture::TrainingDir("vl2_tiny"); }
 
 struct Example {
   int64_t tiles_w = 1, tiles_h = 1, image_tokens = 0;
@@ -110,25 +106,6 @@ const Fixture& GetFixture() {
     return f;
   }();
   return *fixture;
-}
-
-double MaxAbs(const std::vector<float>& v) {
-  double m = 0;
-  for (float x : v) m = std::max(m, static_cast<double>(std::fabs(x)));
-  return m;
-}
-
-// max |ours - official| against rel x max |official|; returns the ratio.
-double ExpectClose(const std::vector<float>& ours, const std::vector<float>& official, double rel,
-                   const std::string& what) {
-  EXPECT_EQ(ours.size(), official.size()) << what;
-  if (ours.size() != official.size()) return 1.0;
-  double diff = 0;
-  for (size_t i = 0; i < ours.size(); ++i)
-    diff = std::max(diff, static_cast<double>(std::fabs(ours[i] - official[i])));
-  const double scale = std::max(MaxAbs(official), 1e-30);
-  EXPECT_LE(diff, rel * scale) << what << ": max diff " << diff << " of max |official| " << scale;
-  return diff / scale;
 }
 
 // The forward of the image path: the training tower is the inference tower, the training projector

@@ -1,4 +1,4 @@
-// DeepseekV2Trainer on tiny random decoders, against central finite differences of
+// DecoderTrainer on tiny random decoders, against central finite differences of
 // L = (1/R) Σ CE + Σ aux (the MoE auxiliary losses with weight 1, as the official train() path): MLA
 // without and with q-LoRA, v_head_dim wider than the query head, Llama-style GQA attention, and the
 // MoE routings (greedy softmax; noaux_tc sigmoid with norm_topk_prob and routed_scaling_factor 2). The
@@ -21,7 +21,7 @@
 #include "core/thread_pool.h"
 #include "dsvl/error.h"
 #include "llm/language_model.h"
-#include "train/deepseek_v2_trainer.h"
+#include "train/decoder_trainer.h"
 #include "train/grad_ops.h"
 #include "train/param_set.h"
 
@@ -80,14 +80,14 @@ Case Make(int variant) {
   return s;
 }
 
-class DeepseekV2TrainerGrad : public testing::TestWithParam<int> {};
+class DecoderTrainerGrad : public testing::TestWithParam<int> {};
 
-TEST_P(DeepseekV2TrainerGrad, ForwardMatchesInferenceDecoder) {
+TEST_P(DecoderTrainerGrad, ForwardMatchesInferenceDecoder) {
   Case s = Make(GetParam());
   ParamSet params;
   LlmConfig no_aux = s.config;
   no_aux.moe.aux_loss_alpha = 0.0f;
-  DeepseekV2Trainer trainer(no_aux, *s.store, params);
+  DecoderTrainer trainer(no_aux, *s.store, params);
   ThreadPool pool(1);
   Targets all;
   for (int64_t t = 0; t < kT; ++t) {
@@ -108,13 +108,13 @@ TEST_P(DeepseekV2TrainerGrad, ForwardMatchesInferenceDecoder) {
   EXPECT_NEAR(ours, want, 1e-5 * std::fabs(want));
 }
 
-TEST_P(DeepseekV2TrainerGrad, GradientsMatchFiniteDifferences) {
+TEST_P(DecoderTrainerGrad, GradientsMatchFiniteDifferences) {
   Case s = Make(GetParam());
   ParamSet params;
   for (const auto& [name, info] : s.store->tensors())
     if (name.find("e_score_correction_bias") == std::string::npos) params.Add(*s.store, name);
   s.config.moe.aux_loss_alpha = kAuxAlpha;
-  DeepseekV2Trainer trainer(s.config, *s.store, params);
+  DecoderTrainer trainer(s.config, *s.store, params);
   ThreadPool pool(1);
   const float scale = 1.0f / static_cast<float>(s.targets.rows.size());
   std::vector<float> d_embeds(s.embeds.size());
@@ -177,17 +177,17 @@ TEST_P(DeepseekV2TrainerGrad, GradientsMatchFiniteDifferences) {
 
 constexpr const char* kVariantNames[] = {"MlaNoauxTcSigmoid", "MlaQLoraGreedySoftmax", "MlaWideValues",
                                          "MhaGreedySoftmax"};
-INSTANTIATE_TEST_SUITE_P(Configs, DeepseekV2TrainerGrad, testing::Values(0, 1, 2, 3),
+INSTANTIATE_TEST_SUITE_P(Configs, DecoderTrainerGrad, testing::Values(0, 1, 2, 3),
                          [](const auto& info) { return std::string(kVariantNames[info.param]); });
 
 // An expert that receives no token still has a gradient tensor, all zero (README §5); the aux loss
 // of alpha 0 is exactly 0 and adds nothing.
-TEST(DeepseekV2Trainer, UnroutedExpertGetsZeroGradientAndAlphaZeroAddsNoAux) {
+TEST(DecoderTrainer, UnroutedExpertGetsZeroGradientAndAlphaZeroAddsNoAux) {
   Case s = Make(3);
   ParamSet params;
   for (const auto& [name, info] : s.store->tensors()) params.Add(*s.store, name);
   s.config.moe.aux_loss_alpha = 0.0f;
-  DeepseekV2Trainer trainer(s.config, *s.store, params);
+  DecoderTrainer trainer(s.config, *s.store, params);
   ThreadPool pool(1);
   const int64_t T = 1;  // one token: only top_k of the 8 experts of each MoE layer are used
   Targets one{{0}, {s.ids[1]}};
@@ -217,19 +217,19 @@ TEST(DeepseekV2Trainer, UnroutedExpertGetsZeroGradientAndAlphaZeroAddsNoAux) {
   EXPECT_EQ(zero_experts, moe_layer * (E - K) * 3);
 }
 
-TEST(DeepseekV2Trainer, RejectsMisShapedTensorsAndBadTargets) {
+TEST(DecoderTrainer, RejectsMisShapedTensorsAndBadTargets) {
   Case s = Make(0);
   ParamSet params;
   LlmConfig wrong = s.config;
   wrong.mla.kv_lora_rank = 8;  // the checkpoint's is 16
-  EXPECT_THROW(DeepseekV2Trainer(wrong, *s.store, params), Error);
+  EXPECT_THROW(DecoderTrainer(wrong, *s.store, params), Error);
   LlmConfig wrong_moe = s.config;
   wrong_moe.moe.moe_intermediate_size = 5;
-  EXPECT_THROW(DeepseekV2Trainer(wrong_moe, *s.store, params), Error);
+  EXPECT_THROW(DecoderTrainer(wrong_moe, *s.store, params), Error);
   LlmConfig negative_alpha = s.config;
   negative_alpha.moe.aux_loss_alpha = -0.1f;
-  EXPECT_THROW(DeepseekV2Trainer(negative_alpha, *s.store, params), Error);
-  DeepseekV2Trainer trainer(s.config, *s.store, params);
+  EXPECT_THROW(DecoderTrainer(negative_alpha, *s.store, params), Error);
+  DecoderTrainer trainer(s.config, *s.store, params);
   ThreadPool pool(1);
   Targets bad{{kT}, {0}};  // row outside the sequence
   EXPECT_THROW(trainer.Run(pool, s.embeds.data(), nullptr, kT, bad, true, 1.0f, nullptr), Error);

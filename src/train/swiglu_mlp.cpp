@@ -1,0 +1,55 @@
+#include "train/swiglu_mlp.h"
+
+#include <algorithm>
+
+#include "dsvl/error.h"
+#include "train/grad_ops.h"
+
+namespace dsvl::train {
+namespace {
+
+WeightRef Checked(const WeightStore& weights, ParamSet& params, const std::string& name, const Shape& want,
+                  const char* where) {
+  WeightRef w(params, weights, name);
+  if (w.shape() != want)
+    Throw(ErrorCode::kCorruptData, ErrorContext{where, name, want.ToString(), w.shape().ToString(), ""});
+  return w;
+}
+
+}  // namespace
+
+SwiGluMlp::SwiGluMlp(const WeightStore& weights, ParamSet& params, const std::string& prefix, int64_t hidden,
+                     int64_t inter, const char* where)
+    : hidden_(hidden),
+      inter_(inter),
+      gate_(Checked(weights, params, prefix + "gate_proj.weight", Shape{inter, hidden}, where)),
+      up_(Checked(weights, params, prefix + "up_proj.weight", Shape{inter, hidden}, where)),
+      down_(Checked(weights, params, prefix + "down_proj.weight", Shape{hidden, inter}, where)) {}
+
+void SwiGluMlp::Forward(ThreadPool& pool, const float* x, int64_t T, float* out) {
+  x_ = x;
+  T_ = T;
+  const size_t n = static_cast<size_t>(T * inter_);
+  g_.assign(n, 0.0f);
+  u_.assign(n, 0.0f);
+  s_.assign(n, 0.0f);
+  LinearForward(pool, x, T, hidden_, gate_.data(), inter_, nullptr, g_.data());
+  LinearForward(pool, x, T, hidden_, up_.data(), inter_, nullptr, u_.data());
+  SwiGluForward(g_.data(), u_.data(), T * inter_, s_.data());
+  LinearForward(pool, s_.data(), T, inter_, down_.data(), hidden_, nullptr, out);
+}
+
+void SwiGluMlp::Backward(ThreadPool& pool, const float* dout, float* dx) {
+  if (!x_) Throw(ErrorCode::kInvalidArgument, "training SwiGLU MLP: Backward without a Forward");
+  const int64_t T = T_;
+  const size_t n = static_cast<size_t>(T * inter_);
+  ds_.assign(n, 0.0f);
+  dg_.resize(n);
+  du_.resize(n);
+  LinearBackward(pool, s_.data(), T, inter_, down_.data(), hidden_, dout, ds_.data(), down_.grad(), nullptr);
+  SwiGluBackward(g_.data(), u_.data(), T * inter_, ds_.data(), dg_.data(), du_.data());
+  LinearBackward(pool, x_, T, hidden_, gate_.data(), inter_, dg_.data(), dx, gate_.grad(), nullptr);
+  LinearBackward(pool, x_, T, hidden_, up_.data(), inter_, du_.data(), dx, up_.grad(), nullptr);
+}
+
+}  // namespace dsvl::train

@@ -88,7 +88,7 @@ void DecoderTrainer::Embed(const int64_t* ids, int64_t T, float* out) const {
     if (ids[t] < 0 || ids[t] >= config_.vocab_size)
       Throw(ErrorCode::kInvalidArgument, "training: token id " + std::to_string(ids[t]) +
                                              " outside the vocabulary (" + std::to_string(config_.vocab_size) + ")");
-    std::memcpy(out + t * d, embed_.data() + ids[t] * d, static_cast<size_t>(d) * sizeof(float));
+    kernels::ToF32(embed_.view(), ids[t] * d, d, out + t * d);  // a frozen table stays in the checkpoint
   }
 }
 

@@ -19,7 +19,7 @@ void GeluMlp::Forward(ThreadPool& pool, std::vector<float> x, int64_t rows, floa
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& L = layers_[i];
     pre_[i].assign(static_cast<size_t>(rows * L.out), 0.0f);
-    LinearForward(pool, inputs_[i].data(), rows, L.in, L.w.data(), L.out, L.b.data(), pre_[i].data());
+    LinearForward(pool, inputs_[i].data(), rows, L.in, L.w.view(), L.out, L.b.data(), pre_[i].data());
     if (i + 1 < layers_.size()) {
       inputs_[i + 1].resize(pre_[i].size());
       GeluErfForward(pre_[i].data(), rows * L.out, inputs_[i + 1].data());
@@ -35,7 +35,7 @@ void GeluMlp::Backward(ThreadPool& pool, const float* dout, float* dx) {
     const Layer& L = layers_[i];
     const bool need_dx = i > 0 || dx != nullptr;
     dprev.assign(need_dx ? static_cast<size_t>(rows_ * L.in) : 0, 0.0f);
-    LinearBackward(pool, inputs_[i].data(), rows_, L.in, L.w.data(), L.out, dy.data(),
+    LinearBackward(pool, inputs_[i].data(), rows_, L.in, L.w.view(), L.out, dy.data(),
                    need_dx ? dprev.data() : nullptr, L.w.grad(), L.b.grad());
     if (i > 0) {  // through the GELU that made this layer's input
       dy.assign(dprev.size(), 0.0f);

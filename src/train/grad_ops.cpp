@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
+#include "dsvl/error.h"
+#include "kernels/isa.h"
 #include "kernels/ops.h"
 
 namespace dsvl::train {
@@ -28,22 +31,56 @@ inline float Dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
+// w as [N, K] (a patch-embedding conv weight [N, C, kh, kw] is such a matrix), or an error.
+TensorView AsMatrix(const TensorView& w, int64_t N, int64_t K) {
+  if (w.rank() < 1 || w.dim(0) != N || w.numel() != N * K)
+    Throw(ErrorCode::kInvalidArgument, ErrorContext{"training linear", "weight", Shape{N, K}.ToString(),
+                                                    w.shape.ToString(), ""});
+  return w.rank() == 2 ? w : w.Reshape(Shape{N, K});
+}
+
 }  // namespace
 
-void LinearForward(ThreadPool& pool, const float* x, int64_t M, int64_t K, const float* w, int64_t N,
-                   const float* bias, float* y) {
-  kernels::GemmNT(pool, M, N, K, x, K, w, K, y, N);
+void LinearForward(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& weight,
+                   int64_t N, const float* bias, float* y) {
+  const TensorView w = AsMatrix(weight, N, K);
+  if (w.dtype == DType::kF32) {
+    kernels::GemmNT(pool, M, N, K, x, K, w.f32(), K, y, N);
+  } else {
+    const kernels::ScopedBf16Activations exact(false);  // training keeps f32 activations
+    kernels::Linear(pool, x, M, K, w, nullptr, y);
+  }
   if (bias)
     for (int64_t m = 0; m < M; ++m)
       for (int64_t n = 0; n < N; ++n) y[m * N + n] += bias[n];
 }
 
-void LinearBackward(ThreadPool& pool, const float* x, int64_t M, int64_t K, const float* w, int64_t N,
-                    const float* dy, float* dx, float* dw, float* dbias) {
-  if (dx) {  // dx[M,K] += dy[M,N] · w[N,K], as GemmNT against wᵀ[K,N]
-    std::vector<float> wt(static_cast<size_t>(K * N));
-    Transpose(pool, w, N, K, wt.data());
-    kernels::GemmNT(pool, M, K, N, dy, N, wt.data(), N, dx, K, 1.0f, 1.0f);
+void LinearBackward(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& weight,
+                    int64_t N, const float* dy, float* dx, float* dw, float* dbias) {
+  const TensorView w = AsMatrix(weight, N, K);
+  if (dx) {
+    // dx[M,K] += dy[M,N] · w[N,K]: for each panel of columns [k0, k0 + kc), the panel of wᵀ
+    // [kc, N] in f32 (what GemmNT takes as its second operand), then dx[:, k0:] += dy · panelᵀ.
+    if (w.dtype != DType::kF32 && w.dtype != DType::kBF16 && w.dtype != DType::kF16)
+      Throw(ErrorCode::kUnsupported, std::string("training: backward through a ") + DTypeName(w.dtype) + " weight");
+    constexpr int64_t kPanelFloats = int64_t{1} << 22;  // 16 MB
+    const int64_t kc = std::clamp<int64_t>(kPanelFloats / std::max<int64_t>(N, 1), 16, K);
+    std::vector<float> panel(static_cast<size_t>(std::min(kc, K) * N));
+    for (int64_t k0 = 0; k0 < K; k0 += kc) {
+      const int64_t nk = std::min(kc, K - k0);
+      pool.ParallelFor(N, 64, [&](int64_t n0, int64_t n1) {
+        float row[256];
+        for (int64_t n = n0; n < n1; ++n)
+          for (int64_t c0 = 0; c0 < nk; c0 += 256) {
+            const int64_t c = std::min<int64_t>(256, nk - c0);
+            const float* src = row;
+            if (w.dtype == DType::kF32) src = w.f32() + n * K + k0 + c0;
+            else kernels::ToF32(w, n * K + k0 + c0, c, row);
+            for (int64_t i = 0; i < c; ++i) panel[static_cast<size_t>((c0 + i) * N + n)] = src[i];
+          }
+      });
+      kernels::GemmNT(pool, M, nk, N, dy, N, panel.data(), N, dx + k0, K, 1.0f, 1.0f);
+    }
   }
   if (dw) {  // dw[N,K] += dyᵀ[N,M] · x[M,K], as GemmNT of dyᵀ against xᵀ[K,M]
     std::vector<float> dyt(static_cast<size_t>(N * M)), xt(static_cast<size_t>(K * M));

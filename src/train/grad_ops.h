@@ -1,6 +1,6 @@
 // Forward pieces that keep what their backward needs, and the backward passes of the operations the
 // decoders and adaptors are built from. All f32, row-major; `T` rows of width `n`. Products run on
-// the inference GEMM (kernels::GemmNT) and the shared thread pool. Gradients *accumulate* (+=) into
+// the inference kernels (kernels::GemmNT, kernels::Linear) and the shared thread pool. Gradients *accumulate* (+=) into
 // parameter and input gradients unless a function says it writes, so several uses of a tensor add up.
 // Each op has a finite-difference test (tests/train/grad_ops_test.cpp).
 #pragma once
@@ -8,16 +8,30 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/tensor.h"
 #include "core/thread_pool.h"
 
 namespace dsvl::train {
 
-// y[M,N] = x[M,K] · w[N,K]ᵀ (+ bias). Writes y.
-void LinearForward(ThreadPool& pool, const float* x, int64_t M, int64_t K, const float* w, int64_t N,
+// y[M,N] = x[M,K] · w[N,K]ᵀ (+ bias). Writes y. w may be f32, bf16 or f16 (a frozen checkpoint
+// tensor read in place; products use f32 activations whatever DSVL_BF16_ACTIVATIONS says) or
+// quantised (forward only).
+void LinearForward(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& w, int64_t N,
                    const float* bias, float* y);
 // Given dy[M,N]: dx[M,K] += dy · w (when dx), dw[N,K] += dyᵀ · x (when dw), dbias[N] += Σ dy.
-void LinearBackward(ThreadPool& pool, const float* x, int64_t M, int64_t K, const float* w, int64_t N,
+// w: f32, bf16 or f16. dx is computed a bounded panel of w's columns at a time (at most 16 MB of f32
+// scratch, whatever w's size: lm_head is 0.4-0.8 GB as f32).
+void LinearBackward(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& w, int64_t N,
                     const float* dy, float* dx, float* dw, float* dbias);
+// The same for a plain f32 w[N, K].
+inline void LinearForward(ThreadPool& pool, const float* x, int64_t M, int64_t K, const float* w, int64_t N,
+                          const float* bias, float* y) {
+  LinearForward(pool, x, M, K, TensorView(DType::kF32, Shape{N, K}, w), N, bias, y);
+}
+inline void LinearBackward(ThreadPool& pool, const float* x, int64_t M, int64_t K, const float* w, int64_t N,
+                           const float* dy, float* dx, float* dw, float* dbias) {
+  LinearBackward(pool, x, M, K, TensorView(DType::kF32, Shape{N, K}, w), N, dy, dx, dw, dbias);
+}
 
 // Llama RMSNorm: y = w ⊙ x / sqrt(mean(x²) + eps). Forward writes y and rstd[T].
 void RmsNormForward(const float* x, int64_t T, int64_t n, const float* w, float eps, float* y,

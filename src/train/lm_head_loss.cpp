@@ -24,12 +24,12 @@ double LmHeadLoss(ThreadPool& pool, const float* h, int64_t T, int64_t d, int64_
   }
   RmsNormForward(rows_x.data(), R, d, final_norm.data(), eps, rows_n.data(), rows_rstd.data());
   std::vector<float> logits(static_cast<size_t>(R * vocab)), dlogits(dh ? logits.size() : 0);
-  LinearForward(pool, rows_n.data(), R, d, lm_head.data(), vocab, nullptr, logits.data());
+  LinearForward(pool, rows_n.data(), R, d, lm_head.view(), vocab, nullptr, logits.data());
   const double loss = CrossEntropy(logits.data(), R, vocab, targets.labels.data(), loss_scale,
                                    dh ? dlogits.data() : nullptr);
   if (!dh) return loss;
   std::vector<float> drows_n(static_cast<size_t>(R * d), 0.0f), drows_x(drows_n.size(), 0.0f);
-  LinearBackward(pool, rows_n.data(), R, d, lm_head.data(), vocab, dlogits.data(), drows_n.data(), lm_head.grad(),
+  LinearBackward(pool, rows_n.data(), R, d, lm_head.view(), vocab, dlogits.data(), drows_n.data(), lm_head.grad(),
                  nullptr);
   RmsNormBackward(rows_x.data(), R, d, final_norm.data(), rows_rstd.data(), drows_n.data(), drows_x.data(),
                   final_norm.grad());

@@ -42,15 +42,15 @@ void MhaTrainer::Forward(ThreadPool& pool, const float* xn, int64_t T, const flo
   q_.assign(static_cast<size_t>(T * qw), 0.0f);
   k_.assign(static_cast<size_t>(T * kw), 0.0f);
   v_.assign(k_.size(), 0.0f);
-  LinearForward(pool, xn, T, d, wq_.data(), qw, nullptr, q_.data());
-  LinearForward(pool, xn, T, d, wk_.data(), kw, nullptr, k_.data());
-  LinearForward(pool, xn, T, d, wv_.data(), kw, nullptr, v_.data());
+  LinearForward(pool, xn, T, d, wq_.view(), qw, nullptr, q_.data());
+  LinearForward(pool, xn, T, d, wk_.view(), kw, nullptr, k_.data());
+  LinearForward(pool, xn, T, d, wv_.view(), kw, nullptr, v_.data());
   RopeRotateHalf(q_.data(), T, Hq, D, D, cos, sin, false);
   RopeRotateHalf(k_.data(), T, Hkv, D, D, cos, sin, false);
   attn_.assign(q_.size(), 0.0f);
   lse_.assign(static_cast<size_t>(Hq * T), 0.0f);
   AttentionForward(pool, shape_, q_.data(), k_.data(), v_.data(), attn_.data(), lse_.data());
-  LinearForward(pool, attn_.data(), T, qw, wo_.data(), d, nullptr, out);
+  LinearForward(pool, attn_.data(), T, qw, wo_.view(), d, nullptr, out);
 }
 
 void MhaTrainer::Backward(ThreadPool& pool, const float* dout, float* dxn) {
@@ -58,7 +58,7 @@ void MhaTrainer::Backward(ThreadPool& pool, const float* dout, float* dxn) {
   const int64_t T = shape_.T, Hq = heads_, Hkv = kv_heads_, D = head_dim_, d = hidden_;
   const int64_t qw = Hq * D, kw = Hkv * D;
   dattn_.assign(static_cast<size_t>(T * qw), 0.0f);
-  LinearBackward(pool, attn_.data(), T, qw, wo_.data(), d, dout, dattn_.data(), wo_.grad(), nullptr);
+  LinearBackward(pool, attn_.data(), T, qw, wo_.view(), d, dout, dattn_.data(), wo_.grad(), nullptr);
   dq_.assign(dattn_.size(), 0.0f);
   dk_.assign(static_cast<size_t>(T * kw), 0.0f);
   dv_.assign(dk_.size(), 0.0f);
@@ -66,9 +66,9 @@ void MhaTrainer::Backward(ThreadPool& pool, const float* dout, float* dxn) {
                     dq_.data(), dk_.data(), dv_.data());
   RopeRotateHalf(dq_.data(), T, Hq, D, D, cos_, sin_, true);
   RopeRotateHalf(dk_.data(), T, Hkv, D, D, cos_, sin_, true);
-  LinearBackward(pool, xn_, T, d, wq_.data(), qw, dq_.data(), dxn, wq_.grad(), nullptr);
-  LinearBackward(pool, xn_, T, d, wk_.data(), kw, dk_.data(), dxn, wk_.grad(), nullptr);
-  LinearBackward(pool, xn_, T, d, wv_.data(), kw, dv_.data(), dxn, wv_.grad(), nullptr);
+  LinearBackward(pool, xn_, T, d, wq_.view(), qw, dq_.data(), dxn, wq_.grad(), nullptr);
+  LinearBackward(pool, xn_, T, d, wk_.view(), kw, dk_.data(), dxn, wk_.grad(), nullptr);
+  LinearBackward(pool, xn_, T, d, wv_.view(), kw, dv_.data(), dxn, wv_.grad(), nullptr);
 }
 
 }  // namespace dsvl::train

@@ -60,19 +60,19 @@ void MlaTrainer::Forward(ThreadPool& pool, const float* xn, int64_t T, const flo
   std::vector<float> q(static_cast<size_t>(T * qw));
   if (q_lora_ > 0) {
     Zero(qa_, T * q_lora_); Zero(qan_, T * q_lora_); Zero(rstd_q_, T);
-    LinearForward(pool, xn, T, hidden_, q_a_proj_.data(), q_lora_, nullptr, qa_.data());
+    LinearForward(pool, xn, T, hidden_, q_a_proj_.view(), q_lora_, nullptr, qa_.data());
     RmsNormForward(qa_.data(), T, q_lora_, q_a_norm_.data(), kLatentNormEps, qan_.data(), rstd_q_.data());
-    LinearForward(pool, qan_.data(), T, q_lora_, q_b_proj_.data(), qw, nullptr, q.data());
+    LinearForward(pool, qan_.data(), T, q_lora_, q_b_proj_.view(), qw, nullptr, q.data());
   } else {
-    LinearForward(pool, xn, T, hidden_, q_proj_.data(), qw, nullptr, q.data());
+    LinearForward(pool, xn, T, hidden_, q_proj_.view(), qw, nullptr, q.data());
   }
   Zero(kva_, T * kvw);
-  LinearForward(pool, xn, T, hidden_, kv_a_proj_.data(), kvw, nullptr, kva_.data());
+  LinearForward(pool, xn, T, hidden_, kv_a_proj_.view(), kvw, nullptr, kva_.data());
   Zero(ckv_, T * kv_lora_); Zero(ckvn_, T * kv_lora_); Zero(rstd_kv_, T);
   for (int64_t t = 0; t < T; ++t) std::copy_n(kva_.data() + t * kvw, kv_lora_, ckv_.data() + t * kv_lora_);
   RmsNormForward(ckv_.data(), T, kv_lora_, kv_a_norm_.data(), kLatentNormEps, ckvn_.data(), rstd_kv_.data());
   Zero(kv_, T * H * kvb);
-  LinearForward(pool, ckvn_.data(), T, kv_lora_, kv_b_proj_.data(), H * kvb, nullptr, kv_.data());
+  LinearForward(pool, ckvn_.data(), T, kv_lora_, kv_b_proj_.view(), H * kvb, nullptr, kv_.data());
 
   // k_pe (one head, roped), then the padded per-head Q, K, V.
   std::vector<float> kpe(static_cast<size_t>(T * rope_));
@@ -99,14 +99,14 @@ void MlaTrainer::Forward(ThreadPool& pool, const float* xn, int64_t T, const flo
   for (int64_t t = 0; t < T; ++t)
     for (int64_t h = 0; h < H; ++h)
       std::copy_n(A_.data() + (t * H + h) * D_, v_dim_, attn_v_.data() + (t * H + h) * v_dim_);
-  LinearForward(pool, attn_v_.data(), T, H * v_dim_, o_proj_.data(), hidden_, nullptr, out);
+  LinearForward(pool, attn_v_.data(), T, H * v_dim_, o_proj_.view(), hidden_, nullptr, out);
 }
 
 void MlaTrainer::Backward(ThreadPool& pool, const float* dout, float* dxn) {
   if (!xn_) Throw(ErrorCode::kInvalidArgument, "training MLA: Backward without a Forward");
   const int64_t T = T_, H = heads_, qw = H * qd_, kvw = kv_lora_ + rope_, kvb = nope_ + v_dim_;
   std::vector<float> dattn_v(static_cast<size_t>(T * H * v_dim_), 0.0f);
-  LinearBackward(pool, attn_v_.data(), T, H * v_dim_, o_proj_.data(), hidden_, dout, dattn_v.data(), o_proj_.grad(),
+  LinearBackward(pool, attn_v_.data(), T, H * v_dim_, o_proj_.view(), hidden_, dout, dattn_v.data(), o_proj_.grad(),
                  nullptr);
   std::vector<float> dA(static_cast<size_t>(T * H * D_), 0.0f), dQ(dA.size(), 0.0f), dK(dA.size(), 0.0f),
       dV(dA.size(), 0.0f);
@@ -134,7 +134,7 @@ void MlaTrainer::Backward(ThreadPool& pool, const float* dout, float* dxn) {
   kernels::ApplyRope(dkpe.data(), T, 1, rope_, rope_, rope_, cos_.data(), neg_sin_.data(),
                      kernels::RopeStyle::kInterleaved);
   std::vector<float> dckvn(static_cast<size_t>(T * kv_lora_), 0.0f), dckv(dckvn.size(), 0.0f);
-  LinearBackward(pool, ckvn_.data(), T, kv_lora_, kv_b_proj_.data(), H * kvb, dkv.data(), dckvn.data(),
+  LinearBackward(pool, ckvn_.data(), T, kv_lora_, kv_b_proj_.view(), H * kvb, dkv.data(), dckvn.data(),
                  kv_b_proj_.grad(), nullptr);
   RmsNormBackward(ckv_.data(), T, kv_lora_, kv_a_norm_.data(), rstd_kv_.data(), dckvn.data(), dckv.data(),
                   kv_a_norm_.grad());
@@ -142,16 +142,16 @@ void MlaTrainer::Backward(ThreadPool& pool, const float* dout, float* dxn) {
     std::copy_n(dckv.data() + t * kv_lora_, kv_lora_, dkva.data() + t * kvw);
     std::copy_n(dkpe.data() + t * rope_, rope_, dkva.data() + t * kvw + kv_lora_);
   }
-  LinearBackward(pool, xn_, T, hidden_, kv_a_proj_.data(), kvw, dkva.data(), dxn, kv_a_proj_.grad(), nullptr);
+  LinearBackward(pool, xn_, T, hidden_, kv_a_proj_.view(), kvw, dkva.data(), dxn, kv_a_proj_.grad(), nullptr);
   if (q_lora_ > 0) {
     std::vector<float> dqan(static_cast<size_t>(T * q_lora_), 0.0f), dqa(dqan.size(), 0.0f);
-    LinearBackward(pool, qan_.data(), T, q_lora_, q_b_proj_.data(), qw, dq.data(), dqan.data(), q_b_proj_.grad(),
+    LinearBackward(pool, qan_.data(), T, q_lora_, q_b_proj_.view(), qw, dq.data(), dqan.data(), q_b_proj_.grad(),
                    nullptr);
     RmsNormBackward(qa_.data(), T, q_lora_, q_a_norm_.data(), rstd_q_.data(), dqan.data(), dqa.data(),
                     q_a_norm_.grad());
-    LinearBackward(pool, xn_, T, hidden_, q_a_proj_.data(), q_lora_, dqa.data(), dxn, q_a_proj_.grad(), nullptr);
+    LinearBackward(pool, xn_, T, hidden_, q_a_proj_.view(), q_lora_, dqa.data(), dxn, q_a_proj_.grad(), nullptr);
   } else {
-    LinearBackward(pool, xn_, T, hidden_, q_proj_.data(), qw, dq.data(), dxn, q_proj_.grad(), nullptr);
+    LinearBackward(pool, xn_, T, hidden_, q_proj_.view(), qw, dq.data(), dxn, q_proj_.grad(), nullptr);
   }
 }
 

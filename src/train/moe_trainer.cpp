@@ -53,7 +53,7 @@ double MoeTrainer::Forward(ThreadPool& pool, const float* xn, int64_t T, float* 
   // Router in fp32: scores from the logits as inference computes them; the choice and the weights
   // from MoeRouter (the weights are recomputed from the scores in the backward).
   scores_.assign(static_cast<size_t>(T * E_), 0.0f);
-  LinearForward(pool, xn, T, H_, gate_weight_.data(), E_, nullptr, scores_.data());
+  LinearForward(pool, xn, T, H_, gate_weight_.view(), E_, nullptr, scores_.data());
   std::vector<float> logits = scores_;
   for (int64_t t = 0; t < T; ++t) {
     float* s = scores_.data() + t * E_;
@@ -185,7 +185,7 @@ void MoeTrainer::Backward(ThreadPool& pool, const float* dout, float* dxn) {
       for (int64_t e = 0; e < E_; ++e) d[e] *= sc[e] * (1.0f - sc[e]);
     }
   }
-  LinearBackward(pool, xn, T, H_, gate_weight_.data(), E_, dscores.data(), dxn, gate_weight_.grad(), nullptr);
+  LinearBackward(pool, xn, T, H_, gate_weight_.view(), E_, dscores.data(), dxn, gate_weight_.grad(), nullptr);
 }
 
 }  // namespace dsvl::train

@@ -36,16 +36,25 @@ void ParamSet::ZeroGrads() {
 
 WeightRef::WeightRef(ParamSet& params, const WeightStore& weights, const std::string& name) {
   if (TrainParam* p = params.Find(name)) {
-    data_ = p->value.data();
+    view_ = TensorView(DType::kF32, p->shape, p->value.data());
     grad_ = p->grad.data();
-    shape_ = p->shape;
     return;
   }
-  const TensorView& w = weights.Get(name);
-  shape_ = w.shape;
-  frozen_.resize(static_cast<size_t>(w.numel()));
-  kernels::ToF32(w, 0, w.numel(), frozen_.data());
-  data_ = frozen_.data();
+  view_ = weights.Get(name);
+  if (IsQuantized(view_.dtype)) {
+    frozen_.resize(static_cast<size_t>(view_.numel()));
+    kernels::ToF32(view_, 0, view_.numel(), frozen_.data());
+    view_ = TensorView(DType::kF32, view_.shape, frozen_.data());
+  }
+}
+
+const float* WeightRef::data() const {
+  if (view_.dtype == DType::kF32 || view_.empty()) return view_.f32();
+  if (frozen_.empty()) {
+    frozen_.resize(static_cast<size_t>(view_.numel()));
+    kernels::ToF32(view_, 0, view_.numel(), frozen_.data());
+  }
+  return frozen_.data();
 }
 
 }  // namespace dsvl

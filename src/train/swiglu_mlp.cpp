@@ -33,10 +33,10 @@ void SwiGluMlp::Forward(ThreadPool& pool, const float* x, int64_t T, float* out)
   g_.assign(n, 0.0f);
   u_.assign(n, 0.0f);
   s_.assign(n, 0.0f);
-  LinearForward(pool, x, T, hidden_, gate_.data(), inter_, nullptr, g_.data());
-  LinearForward(pool, x, T, hidden_, up_.data(), inter_, nullptr, u_.data());
+  LinearForward(pool, x, T, hidden_, gate_.view(), inter_, nullptr, g_.data());
+  LinearForward(pool, x, T, hidden_, up_.view(), inter_, nullptr, u_.data());
   SwiGluForward(g_.data(), u_.data(), T * inter_, s_.data());
-  LinearForward(pool, s_.data(), T, inter_, down_.data(), hidden_, nullptr, out);
+  LinearForward(pool, s_.data(), T, inter_, down_.view(), hidden_, nullptr, out);
 }
 
 void SwiGluMlp::Backward(ThreadPool& pool, const float* dout, float* dx) {
@@ -46,10 +46,10 @@ void SwiGluMlp::Backward(ThreadPool& pool, const float* dout, float* dx) {
   ds_.assign(n, 0.0f);
   dg_.resize(n);
   du_.resize(n);
-  LinearBackward(pool, s_.data(), T, inter_, down_.data(), hidden_, dout, ds_.data(), down_.grad(), nullptr);
+  LinearBackward(pool, s_.data(), T, inter_, down_.view(), hidden_, dout, ds_.data(), down_.grad(), nullptr);
   SwiGluBackward(g_.data(), u_.data(), T * inter_, ds_.data(), dg_.data(), du_.data());
-  LinearBackward(pool, x_, T, hidden_, gate_.data(), inter_, dg_.data(), dx, gate_.grad(), nullptr);
-  LinearBackward(pool, x_, T, hidden_, up_.data(), inter_, du_.data(), dx, up_.grad(), nullptr);
+  LinearBackward(pool, x_, T, hidden_, gate_.view(), inter_, dg_.data(), dx, gate_.grad(), nullptr);
+  LinearBackward(pool, x_, T, hidden_, up_.view(), inter_, du_.data(), dx, up_.grad(), nullptr);
 }
 
 }  // namespace dsvl::train

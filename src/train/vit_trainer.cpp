@@ -93,9 +93,10 @@ void VitTrainer::Forward(ThreadPool& pool, const float* pixels, int64_t n, float
   Resize(patches_, M * K);
   VitIm2Patches(pool, config_, pixels, n, patches_.data());
   std::vector<float> h(static_cast<size_t>(M * W)), o(h.size()), qkv(static_cast<size_t>(M * 3 * W));
-  LinearForward(pool, patches_.data(), M, K, patch_w_.data(), W, patch_b_.data(), h.data());
+  LinearForward(pool, patches_.data(), M, K, patch_w_.view(), W, patch_b_.data(), h.data());
+  const float* pos = pos_embed_.data();
   for (int64_t img = 0; img < n; ++img)
-    for (int64_t i = 0; i < T * W; ++i) h[static_cast<size_t>(img * T * W + i)] += pos_embed_.data()[i];
+    for (int64_t i = 0; i < T * W; ++i) h[static_cast<size_t>(img * T * W + i)] += pos[i];
 
   for (size_t l = 0; l < blocks_.size(); ++l) {
     const Block& B = blocks_[l];
@@ -104,7 +105,7 @@ void VitTrainer::Forward(ThreadPool& pool, const float* pixels, int64_t n, float
     Resize(S.n1, M * W); Resize(S.mean1, M); Resize(S.rstd1, M);
     LayerNormForward(h.data(), M, W, B.norm1_w.data(), B.norm1_b.data(), eps, S.n1.data(), S.mean1.data(),
                      S.rstd1.data());
-    LinearForward(pool, S.n1.data(), M, W, B.qkv_w.data(), 3 * W, B.qkv_b.data(), qkv.data());
+    LinearForward(pool, S.n1.data(), M, W, B.qkv_w.view(), 3 * W, B.qkv_b.data(), qkv.data());
     Resize(S.q, M * W); Resize(S.k, M * W); Resize(S.v, M * W);
     SplitQkv(qkv.data(), M, W, S.q.data(), S.k.data(), S.v.data());
     Resize(S.attn, M * W); Resize(S.lse, n * H * T);
@@ -113,20 +114,20 @@ void VitTrainer::Forward(ThreadPool& pool, const float* pixels, int64_t n, float
       AttentionForward(pool, as, S.q.data() + off, S.k.data() + off, S.v.data() + off, S.attn.data() + off,
                        S.lse.data() + img * H * T);
     }
-    LinearForward(pool, S.attn.data(), M, W, B.proj_w.data(), W, B.proj_b.data(), o.data());
+    LinearForward(pool, S.attn.data(), M, W, B.proj_w.view(), W, B.proj_b.data(), o.data());
     for (size_t i = 0; i < h.size(); ++i) h[i] += o[i];
     S.x_mid = h;
     Resize(S.n2, M * W); Resize(S.mean2, M); Resize(S.rstd2, M);
     LayerNormForward(h.data(), M, W, B.norm2_w.data(), B.norm2_b.data(), eps, S.n2.data(), S.mean2.data(),
                      S.rstd2.data());
     Resize(S.pre, M * F); Resize(S.act, M * F);
-    LinearForward(pool, S.n2.data(), M, W, B.fc1_w.data(), F, B.fc1_b.data(), S.pre.data());
+    LinearForward(pool, S.n2.data(), M, W, B.fc1_w.view(), F, B.fc1_b.data(), S.pre.data());
     if (config_.gelu == GeluKind::kTanh) {
       GeluTanhForward(S.pre.data(), M * F, S.act.data());
     } else {
       GeluErfForward(S.pre.data(), M * F, S.act.data());
     }
-    LinearForward(pool, S.act.data(), M, F, B.fc2_w.data(), W, B.fc2_b.data(), o.data());
+    LinearForward(pool, S.act.data(), M, F, B.fc2_w.view(), W, B.fc2_b.data(), o.data());
     for (size_t i = 0; i < h.size(); ++i) h[i] += o[i];
   }
   x_final_ = h;
@@ -152,7 +153,7 @@ void VitTrainer::Backward(ThreadPool& pool, const float* dout) {
     const Saved& S = saved_[l];
     // x_out = x_mid + fc2(gelu(fc1(norm2(x_mid))))
     std::fill(dact.begin(), dact.end(), 0.0f);
-    LinearBackward(pool, S.act.data(), M, F, B.fc2_w.data(), W, dx.data(), dact.data(), B.fc2_w.grad(),
+    LinearBackward(pool, S.act.data(), M, F, B.fc2_w.view(), W, dx.data(), dact.data(), B.fc2_w.grad(),
                    B.fc2_b.grad());
     std::fill(dpre.begin(), dpre.end(), 0.0f);
     if (config_.gelu == GeluKind::kTanh) {
@@ -161,13 +162,13 @@ void VitTrainer::Backward(ThreadPool& pool, const float* dout) {
       GeluErfBackward(S.pre.data(), M * F, dact.data(), dpre.data());
     }
     std::fill(dn.begin(), dn.end(), 0.0f);
-    LinearBackward(pool, S.n2.data(), M, W, B.fc1_w.data(), F, dpre.data(), dn.data(), B.fc1_w.grad(),
+    LinearBackward(pool, S.n2.data(), M, W, B.fc1_w.view(), F, dpre.data(), dn.data(), B.fc1_w.grad(),
                    B.fc1_b.grad());
     LayerNormBackward(S.x_mid.data(), M, W, B.norm2_w.data(), S.mean2.data(), S.rstd2.data(), dn.data(),
                       dx.data(), B.norm2_w.grad(), B.norm2_b.grad());
     // x_mid = x + proj(attention(split(qkv(norm1(x)))))
     std::fill(dattn.begin(), dattn.end(), 0.0f);
-    LinearBackward(pool, S.attn.data(), M, W, B.proj_w.data(), W, dx.data(), dattn.data(), B.proj_w.grad(),
+    LinearBackward(pool, S.attn.data(), M, W, B.proj_w.view(), W, dx.data(), dattn.data(), B.proj_w.grad(),
                    B.proj_b.grad());
     std::fill(dq.begin(), dq.end(), 0.0f);
     std::fill(dk.begin(), dk.end(), 0.0f);
@@ -180,7 +181,7 @@ void VitTrainer::Backward(ThreadPool& pool, const float* dout) {
     }
     MergeQkv(dq.data(), dk.data(), dv.data(), M, W, dqkv.data());
     std::fill(dn.begin(), dn.end(), 0.0f);
-    LinearBackward(pool, S.n1.data(), M, W, B.qkv_w.data(), 3 * W, dqkv.data(), dn.data(), B.qkv_w.grad(),
+    LinearBackward(pool, S.n1.data(), M, W, B.qkv_w.view(), 3 * W, dqkv.data(), dn.data(), B.qkv_w.grad(),
                    B.qkv_b.grad());
     LayerNormBackward(S.x.data(), M, W, B.norm1_w.data(), S.mean1.data(), S.rstd1.data(), dn.data(),
                       dx.data(), B.norm1_w.grad(), B.norm1_b.grad());
@@ -189,7 +190,7 @@ void VitTrainer::Backward(ThreadPool& pool, const float* dout) {
   if (float* dpos = pos_embed_.grad())
     for (int64_t img = 0; img < n; ++img)
       for (int64_t i = 0; i < T * W; ++i) dpos[i] += dx[static_cast<size_t>(img * T * W + i)];
-  LinearBackward(pool, patches_.data(), M, K, patch_w_.data(), W, dx.data(), nullptr, patch_w_.grad(),
+  LinearBackward(pool, patches_.data(), M, K, patch_w_.view(), W, dx.data(), nullptr, patch_w_.grad(),
                  patch_b_.grad());
 }
 

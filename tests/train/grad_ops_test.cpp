@@ -11,7 +11,9 @@
 
 #include <gtest/gtest.h>
 
+#include "core/tensor.h"
 #include "core/thread_pool.h"
+#include "kernels/ops.h"
 #include "train/grad_ops.h"
 
 namespace dsvl::train {
@@ -61,6 +63,42 @@ TEST(GradOps, Linear) {
   ExpectGradient(x, dx, loss, "dx");
   ExpectGradient(w, dw, loss, "dw");
   ExpectGradient(b, db, loss, "dbias");
+}
+
+// A frozen checkpoint weight is read in place as bf16: the forward and the input gradient through it
+// must equal the products with its f32 widening. The input gradient runs in panels of w's columns
+// (at most 2^22 floats: here 1023 columns of the 4100 rows, so three panels, the last one partial);
+// dx is pre-filled to check that it accumulates.
+TEST(GradOps, LinearThroughABf16WeightInPanels) {
+  ThreadPool pool(2);
+  const int64_t M = 3, N = 4100, K = 2100;
+  const std::vector<float> x = Random(M * K, 11), dy = Random(M * N, 12), w_src = Random(N * K, 13, 0.05f);
+  std::vector<uint16_t> w_bf16(w_src.size());
+  for (size_t i = 0; i < w_src.size(); ++i) w_bf16[i] = F32ToBf16(w_src[i]);
+  const TensorView w(DType::kBF16, Shape{N, K}, w_bf16.data());
+  std::vector<float> w32(w_src.size());
+  kernels::ToF32(w, 0, N * K, w32.data());
+
+  std::vector<float> y(M * N), dx(M * K, 1.0f);
+  LinearForward(pool, x.data(), M, K, w, N, nullptr, y.data());
+  LinearBackward(pool, x.data(), M, K, w, N, dy.data(), dx.data(), nullptr, nullptr);
+  double y_err = 0, y_max = 0, dx_err = 0, dx_max = 0;
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < N; ++n) {
+      double ref = 0;
+      for (int64_t k = 0; k < K; ++k) ref += static_cast<double>(x[m * K + k]) * w32[n * K + k];
+      y_err = std::max(y_err, std::fabs(y[m * N + n] - ref));
+      y_max = std::max(y_max, std::fabs(ref));
+    }
+    for (int64_t k = 0; k < K; ++k) {
+      double ref = 1.0;
+      for (int64_t n = 0; n < N; ++n) ref += static_cast<double>(dy[m * N + n]) * w32[n * K + k];
+      dx_err = std::max(dx_err, std::fabs(dx[m * K + k] - ref));
+      dx_max = std::max(dx_max, std::fabs(ref));
+    }
+  }
+  EXPECT_LT(y_err, 1e-5 * y_max) << "forward through bf16";
+  EXPECT_LT(dx_err, 1e-5 * dx_max) << "input gradient through bf16, in panels";
 }
 
 TEST(GradOps, RmsNormAndLayerNorm) {

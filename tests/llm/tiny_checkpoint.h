@@ -45,13 +45,30 @@ class TinyCheckpoint {
   }
   const std::vector<float>& data(const std::string& name) const { return data_.at(name); }
 
-  // Writes the file and opens it; the file is removed when the store is.
-  std::unique_ptr<WeightStore> Open(const std::string& tag) {
+  // Rounds every value to bf16 (so that an f32 and a bf16 file of this checkpoint hold the same weights).
+  void RoundToBf16() {
+    for (auto& [name, v] : data_)
+      for (float& x : v) x = ::dsvl::RoundToBf16(x);
+  }
+
+  // Writes the file (f32, or bf16 rounding to nearest) and opens it; the file is removed when the
+  // store is.
+  std::unique_ptr<WeightStore> Open(const std::string& tag, DType dtype = DType::kF32) {
     const std::string path = (std::filesystem::temp_directory_path() /
                               ("dsvl_llm_" + tag + "_" + std::to_string(::getpid()) + ".safetensors")).string();
     std::vector<TensorToWrite> tensors;
-    for (const std::string& name : order_)
-      tensors.push_back({name, TensorView(DType::kF32, shapes_.at(name), data_.at(name).data())});
+    std::vector<std::vector<uint16_t>> halves;
+    halves.reserve(order_.size());
+    for (const std::string& name : order_) {
+      const std::vector<float>& v = data_.at(name);
+      if (dtype == DType::kBF16) {
+        halves.emplace_back(v.size());
+        for (size_t i = 0; i < v.size(); ++i) halves.back()[i] = F32ToBf16(v[i]);
+        tensors.push_back({name, TensorView(DType::kBF16, shapes_.at(name), halves.back().data())});
+      } else {
+        tensors.push_back({name, TensorView(DType::kF32, shapes_.at(name), v.data())});
+      }
+    }
     WriteSafetensors(path, tensors);
     std::unique_ptr<WeightStore> store = WeightStore::Open(path);
     std::filesystem::remove(path);  // the mmap keeps the data alive

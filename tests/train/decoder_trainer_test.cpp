@@ -217,6 +217,56 @@ TEST(DecoderTrainer, UnroutedExpertGetsZeroGradientAndAlphaZeroAddsNoAux) {
   EXPECT_EQ(zero_experts, moe_layer * (E - K) * 3);
 }
 
+// A bf16 checkpoint trains from its frozen tensors read in place (no f32 copy of a frozen matrix):
+// loss, input gradient and the trainable tensors' gradients equal those of an f32 file holding the
+// same (bf16-rounded) weights, for the Llama decoder and an MLA/MoE one.
+TEST(DecoderTrainer, FrozenBf16CheckpointTrainsAsItsF32Widening) {
+  for (const LlmConfig& config : {test::TinyLlamaConfig(), Variant(0)}) {
+    test::TinyCheckpoint ck(77);
+    ck.AddDecoder(config);
+    ck.RoundToBf16();
+    const std::unique_ptr<WeightStore> f32 = ck.Open("bf16_vs_f32_a"), bf16 = ck.Open("bf16_vs_f32_b", DType::kBF16);
+    const std::string layer0 = config.prefix + "model.layers.0.";
+    ParamSet p32, p16;
+    for (ParamSet* p : {&p32, &p16}) {
+      const WeightStore& store = p == &p32 ? *f32 : *bf16;
+      p->Add(store, config.prefix + "model.norm.weight");
+      p->Add(store, layer0 + "input_layernorm.weight");
+    }
+    EXPECT_EQ(WeightRef(p16, *bf16, layer0 + "mlp.down_proj.weight").view().dtype, DType::kBF16)
+        << "a frozen matrix is read in place";
+    DecoderTrainer t32(config, *f32, p32), t16(config, *bf16, p16);
+    std::vector<int64_t> ids;
+    for (int64_t t = 0; t < kT; ++t) ids.push_back((t * 7 + 3) % config.vocab_size);
+    const int64_t d = config.hidden_size;
+    std::vector<float> e32(static_cast<size_t>(kT * d)), e16(e32.size()), d32(e32.size()), d16(e32.size());
+    t32.Embed(ids.data(), kT, e32.data());
+    t16.Embed(ids.data(), kT, e16.data());
+    EXPECT_EQ(e32, e16) << "embedding rows widened from bf16";
+    Targets targets;
+    for (int64_t t = 0; t + 1 < kT; ++t) {
+      targets.rows.push_back(t);
+      targets.labels.push_back(ids[static_cast<size_t>(t + 1)]);
+    }
+    ThreadPool pool(2);
+    const double l32 = t32.Run(pool, e32.data(), ids.data(), kT, targets, true, 1.0f, d32.data());
+    const double l16 = t16.Run(pool, e16.data(), ids.data(), kT, targets, true, 1.0f, d16.data());
+    EXPECT_NEAR(l16, l32, 1e-5 * std::fabs(l32));
+    auto expect_close = [](const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
+      double diff = 0, scale = 0;
+      for (size_t i = 0; i < a.size(); ++i) {
+        diff = std::max(diff, static_cast<double>(std::fabs(a[i] - b[i])));
+        scale = std::max(scale, static_cast<double>(std::fabs(b[i])));
+      }
+      EXPECT_GT(scale, 0.0) << what;
+      EXPECT_LE(diff, 1e-5 * scale) << what;
+    };
+    expect_close(d16, d32, "d_embeds");
+    for (size_t i = 0; i < p32.params().size(); ++i)
+      expect_close(p16.params()[i].grad, p32.params()[i].grad, p32.params()[i].name);
+  }
+}
+
 TEST(DecoderTrainer, RejectsMisShapedTensorsAndBadTargets) {
   Case s = Make(0);
   ParamSet params;

@@ -270,9 +270,16 @@ const Tensor& SessionImpl::ImageRows(const ConversationImage& img, int64_t image
   ++images_encoded_;
   const auto start = Clock::now();
   kernels::ScopedBf16Activations precision(m_.vision_bf16_activations());
-  // The pool is the step loop's too: encoding waits for the current step, and steps wait for it.
+  // The pool is the step loop's too: encoding waits for the current step, and between its units
+  // (tower blocks) it lends the model to a step when other sessions' passes are waiting, so their
+  // token streams stall for one unit, not the whole encode.
   std::unique_lock<std::mutex> model_lock(m_.mu());
-  ImageEmbedding e = m_.embedder().Embed(m_.pool(), *img.image, images_in_conversation);
+  StepScheduler& steps = m_.scheduler();
+  const auto lend = [&] {
+    if (m_.encode_yield_observer()) m_.encode_yield_observer()();
+    steps.YieldModel(model_lock);
+  };
+  ImageEmbedding e = m_.embedder().Embed(m_.pool(), *img.image, images_in_conversation, YieldFn(lend));
   model_lock.unlock();
   *encode_ms += MsSince(start);
   const int64_t hidden = m_.config().llm.hidden_size;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,6 +43,10 @@ class ModelImpl {
   // Whether image encoding runs with bf16 activations (ModelOptions::precision, docs/numerics.md).
   bool vision_bf16_activations() const { return vision_bf16_activations_; }
   const InputLimits& limits() const { return limits_; }
+  // Tests: called at each of image encoding's yield points, with the model mutex held, before the
+  // model is lent to waiting steps (StepScheduler::YieldModel). Set before any session runs.
+  void set_encode_yield_observer(std::function<void()> f) { encode_yield_observer_ = std::move(f); }
+  const std::function<void()>& encode_yield_observer() const { return encode_yield_observer_; }
 
  private:
   // ModelOptions::quant*: converts the weights in memory; and refuses block-quantised tensors the
@@ -58,6 +63,7 @@ class ModelImpl {
   ModelInfo info_;
   bool vision_bf16_activations_ = false;
   InputLimits limits_;
+  std::function<void()> encode_yield_observer_;
   std::unique_ptr<StepScheduler> scheduler_;  // last: its thread stops before the rest goes
 };
 

@@ -8,6 +8,7 @@
 
 #include "core/tensor.h"
 #include "core/thread_pool.h"
+#include "core/yield_fn.h"
 #include "io/image.h"
 
 namespace dsvl {
@@ -27,8 +28,11 @@ class ImageEmbedder {
   // Image-token positions this image takes in the prompt (VL1: 576; VL2: depends on tiling).
   // images_in_conversation decides VL2 tiling (tiles only when <= 2 images).
   virtual int64_t NumTokens(const RgbImage& image, int64_t images_in_conversation) const = 0;
-  virtual ImageEmbedding Embed(ThreadPool& pool, const RgbImage& image,
-                               int64_t images_in_conversation) const = 0;
+  // yield runs between units of work (tower blocks, necks, before the projector) so the caller
+  // can lend the pool out meanwhile (core/yield_fn.h); the rows do not depend on what it does.
+  // (The default is given here only: callers hold an ImageEmbedder pointer.)
+  virtual ImageEmbedding Embed(ThreadPool& pool, const RgbImage& image, int64_t images_in_conversation,
+                               YieldFn yield = {}) const = 0;
 };
 
 std::unique_ptr<ImageEmbedder> CreateImageEmbedder(const ModelConfig& config, const WeightStore& weights);

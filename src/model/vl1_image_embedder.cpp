@@ -58,18 +58,20 @@ class Vl1ImageEmbedder final : public ImageEmbedder {
 
   int64_t NumTokens(const RgbImage& image, int64_t images_in_conversation) const override { return tokens_; }
 
-  ImageEmbedding Embed(ThreadPool& pool, const RgbImage& image, int64_t images_in_conversation) const override {
+  ImageEmbedding Embed(ThreadPool& pool, const RgbImage& image, int64_t images_in_conversation,
+                       YieldFn yield) const override {
     const Tensor pixels = PreprocessVl1(image, processor_, &pool);
+    yield();
     ImageEmbedding e;
     e.rows = Tensor::Empty(DType::kF32, Shape{tokens_, projector_.output_dim()});
     if (hybrid_) {
       Tensor high = Tensor::Empty(DType::kF32, Shape{tokens_, hybrid_->high_channels()});
       Tensor low = Tensor::Empty(DType::kF32, Shape{tokens_, hybrid_->low_width()});
-      hybrid_->Forward(pool, pixels.f32(), high.f32(), low.f32());
+      hybrid_->Forward(pool, pixels.f32(), high.f32(), low.f32(), yield);
       projector_.ForwardHybrid(pool, high.f32(), low.f32(), tokens_, e.rows.f32());
     } else {
       Tensor features = Tensor::Empty(DType::kF32, Shape{tokens_, siglip_->width()});
-      siglip_->Forward(pool, pixels.f32(), 1, features.f32());
+      siglip_->Forward(pool, pixels.f32(), 1, features.f32(), yield);
       projector_.Forward(pool, features.f32(), tokens_, e.rows.f32());
     }
     return e;

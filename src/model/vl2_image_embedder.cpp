@@ -105,13 +105,15 @@ class Vl2ImageEmbedder final : public ImageEmbedder {
     return Vl2ImageTokens(side_, tw, th);
   }
 
-  ImageEmbedding Embed(ThreadPool& pool, const RgbImage& image, int64_t images_in_conversation) const override {
+  ImageEmbedding Embed(ThreadPool& pool, const RgbImage& image, int64_t images_in_conversation,
+                       YieldFn yield) const override {
     const bool cropping = images_in_conversation <= 2;
     const Vl2Views views = PreprocessVl2(image, processor_, cropping, &pool);
     const int64_t n = views.pixels.dim(0), T = vit_.tokens(), D = projector_.output_dim();
     DSVL_CHECK(n == 1 + views.tiles_w * views.tiles_h, "VL2 views " + std::to_string(n));
+    yield();
     Tensor features = Tensor::Empty(DType::kF32, Shape{n, T, vit_.width()});
-    vit_.Forward(pool, views.pixels.f32(), n, features.f32());
+    vit_.Forward(pool, views.pixels.f32(), n, features.f32(), yield);
     Tensor projected = Tensor::Empty(DType::kF32, Shape{n, side_ * side_, D});
     projector_.ForwardDownsample(pool, features.f32(), n, vit_.config().grid(), projected.f32());
 

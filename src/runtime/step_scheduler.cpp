@@ -62,6 +62,26 @@ int64_t StepScheduler::queued() const {
   return static_cast<int64_t>(queue_.size());
 }
 
+void StepScheduler::YieldModel(std::unique_lock<std::mutex>& model_lock) {
+  DSVL_CHECK(model_lock.owns_lock() && model_lock.mutex() == &model_mu_, "YieldModel without the model lock");
+  std::unique_lock<std::mutex> lk(mu_);
+  if (queue_.empty()) return;
+  // With the model held here every started step has finished (a step counts itself finished
+  // before it lets the model go), so the step awaited is the next one, which takes at least the
+  // first queued pass.
+  const int64_t target = stats_.steps + 1;
+  ++lending_;
+  model_lock.unlock();
+  done_cv_.wait(lk, [&] { return steps_finished_ >= target; });
+  lk.unlock();
+  model_lock.lock();  // the step loop waits for this (reclaiming_), so it is not raced for it
+  lk.lock();
+  --lending_;
+  --reclaiming_;
+  lk.unlock();
+  work_cv_.notify_one();
+}
+
 void StepScheduler::Loop() {
   for (;;) {
     {
@@ -71,6 +91,9 @@ void StepScheduler::Loop() {
       // Give the other running sequences' callers a moment to queue their next pass.
       work_cv_.wait_for(lk, options_.gather_wait,
                         [&] { return stop_ || static_cast<int64_t>(queue_.size()) >= active_; });
+      // Whoever lent the model for the last step (YieldModel) gets it back before the next one:
+      // each lend costs the lender one step, however busy the loop is.
+      work_cv_.wait(lk, [&] { return reclaiming_ == 0; });
     }
     {
       // The model first, then the queue: while someone else holds the model (image encoding),
@@ -81,12 +104,14 @@ void StepScheduler::Loop() {
         TakeBatch();
       }
       RunBatch();
-    }
-    {
+      // Finished while the model is still held, so that a lender (YieldModel) who has the model
+      // has seen every started step finish: all lenders now wait for this step, and no other.
       std::lock_guard<std::mutex> lk(mu_);
       for (Request* r : batch_) r->done = true;
+      ++steps_finished_;
+      reclaiming_ = lending_;
     }
-    done_cv_.notify_all();
+    done_cv_.notify_all();  // callers of this step, and lenders waiting for it
   }
 }
 

@@ -11,6 +11,8 @@
 //
 // The step holds the model mutex given at construction while it runs; whoever else uses the model's
 // pool or scratch (image encoding) takes the same mutex, and is thereby serialised with the steps.
+// Such long work calls YieldModel between its units (a tower block), which lends the model to one
+// step when passes are waiting, so other sequences wait for one unit of it, not all of it.
 #pragma once
 
 #include <chrono>
@@ -71,6 +73,14 @@ class StepScheduler {
   Stats stats() const;
   int64_t queued() const;  // passes waiting for a step (tests)
 
+  // For a caller that holds the model mutex through `model_lock` (image encoding), between units
+  // of its work: when passes are queued, unlocks it, waits until a step that started after this
+  // call has finished, and locks it again before the loop starts another step; otherwise returns
+  // at once (one uncontended lock). An explicit handoff both ways because std::mutex is not fair:
+  // a plain unlock/lock would often retake the model before the step thread wakes, and a busy
+  // loop could keep it from the caller. Not callable from the step thread; model_lock must own.
+  void YieldModel(std::unique_lock<std::mutex>& model_lock);
+
  private:
   struct Request {
     SequenceBatchItem item;
@@ -92,6 +102,9 @@ class StepScheduler {
   bool stop_ = false;
   int64_t active_ = 0;  // registered running sequences
   Stats stats_;
+  int64_t steps_finished_ = 0;  // steps whose batch has run (stats_.steps counts those started)
+  int64_t lending_ = 0;         // YieldModel callers waiting for a step or to retake the model
+  int64_t reclaiming_ = 0;      // of those, the ones whose step has run: the next step waits for them
   // The step thread's own (reused) tables.
   std::vector<Request*> batch_;
   std::vector<SequenceBatchItem> items_;

@@ -16,12 +16,13 @@ HybridTower::HybridTower(const SamConfig& high, const VitConfig& low, const Weig
   }
 }
 
-void HybridTower::Forward(ThreadPool& pool, const float* pixels, float* high_out, float* low_out) const {
+void HybridTower::Forward(ThreadPool& pool, const float* pixels, float* high_out, float* low_out,
+                          YieldFn yield) const {
   const int64_t S = image_size(), L = low_.config().image_size;
-  high_.Forward(pool, pixels, high_out);
+  high_.Forward(pool, pixels, high_out, yield);
   Tensor low_pixels = Tensor::Empty(DType::kF32, Shape{3, L, L});
   kernels::ResizeBilinear(pool, pixels, 3, S, S, low_pixels.f32(), L, L, /*antialias=*/true);
-  low_.Forward(pool, low_pixels.f32(), 1, low_out);
+  low_.Forward(pool, low_pixels.f32(), 1, low_out, yield);
 }
 
 }  // namespace dsvl

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "core/thread_pool.h"
+#include "core/yield_fn.h"
 #include "vision/sam.h"
 #include "vision/vit.h"
 
@@ -23,8 +24,9 @@ class HybridTower {
   int64_t image_size() const { return high_.config().image_size; }
 
   // pixels: f32 [3, image_size, image_size] in [0, 1]. high_out [tokens, high_channels],
-  // low_out [tokens, low_width], both row-major over the 24x24 grid.
-  void Forward(ThreadPool& pool, const float* pixels, float* high_out, float* low_out) const;
+  // low_out [tokens, low_width], both row-major over the 24x24 grid. yield: between the units of
+  // both branches (SamEncoder / VisionTransformer::Forward).
+  void Forward(ThreadPool& pool, const float* pixels, float* high_out, float* low_out, YieldFn yield = {}) const;
 
  private:
   SamEncoder high_;

@@ -230,7 +230,7 @@ void SamEncoder::RunNeck(ThreadPool& pool, const Neck& neck, const float* x, Buf
   Transpose(pool, tokens, G * G, Cn, out);
 }
 
-void SamEncoder::Forward(ThreadPool& pool, const float* pixels, float* out) const {
+void SamEncoder::Forward(ThreadPool& pool, const float* pixels, float* out, YieldFn yield) const {
   const int64_t S = config_.image_size, ps = config_.patch_size, G = grid(), GG = G * G;
   const int64_t C = config_.width, F = config_.mlp_hidden, K = 3 * ps * ps, D = C / config_.heads;
   const int64_t Cn = config_.neck_channels;
@@ -280,6 +280,7 @@ void SamEncoder::Forward(ThreadPool& pool, const float* pixels, float* out) cons
   kernels::Linear(pool, patches, GG, K, patch_w_.Reshape(Shape{C, K}), &patch_b_, buf.x.f32());
   kernels::ToF32(pos_embed_, 0, GG * C, buf.h.f32());
   kernels::Add(pool, buf.x.f32(), buf.h.f32(), GG * C);
+  yield();
 
   bool have_global_feature = false;
   for (const Block& blk : blocks_) {
@@ -288,6 +289,7 @@ void SamEncoder::Forward(ThreadPool& pool, const float* pixels, float* out) cons
     Attend(pool, blk, buf);
     kernels::Linear(pool, buf.attn.f32(), GG, C, blk.proj_w, &blk.proj_b, buf.h.f32());
     kernels::Add(pool, buf.x.f32(), buf.h.f32(), GG * C);
+    yield();
     kernels::LayerNorm(pool, buf.x.f32(), GG, C, blk.norm2_w, blk.norm2_b, eps, buf.h.f32());
     kernels::Linear(pool, buf.h.f32(), GG, C, blk.lin1_w, &blk.lin1_b, buf.mlp.f32());
     kernels::GeluErf(pool, buf.mlp.f32(), GG * F);
@@ -297,6 +299,7 @@ void SamEncoder::Forward(ThreadPool& pool, const float* pixels, float* out) cons
       std::copy_n(buf.x.f32(), GG * C, buf.global_feature.f32());
       have_global_feature = true;
     }
+    yield();
   }
 
   // Official: x = down(up(neck(x))) + down(up(neck_hd(g))) * alpha. Upsample and the bias-free
@@ -305,7 +308,9 @@ void SamEncoder::Forward(ThreadPool& pool, const float* pixels, float* out) cons
   Tensor neck_out = Tensor::Empty(DType::kF32, Shape{Cn, GG});
   Tensor hd_out = Tensor::Empty(DType::kF32, Shape{Cn, GG});
   RunNeck(pool, neck_, buf.x.f32(), buf, neck_out.f32());
+  yield();
   RunNeck(pool, neck_hd_, buf.global_feature.f32(), buf, hd_out.f32());
+  yield();
   float alpha = 0.0f;
   kernels::ToF32(hd_alpha_, 0, 1, &alpha);
   {
@@ -318,10 +323,12 @@ void SamEncoder::Forward(ThreadPool& pool, const float* pixels, float* out) cons
   const int64_t U = kUpsampleSide;
   Tensor up = Tensor::Empty(DType::kF32, Shape{Cn, U * U});
   kernels::ResizeBilinear(pool, neck_out.f32(), Cn, G, G, up.f32(), U, U, /*antialias=*/false);
+  yield();
   const int64_t s1 = kernels::ConvOutSize(U, 3, 2, 1), s2 = out_side();
   Tensor d1 = Tensor::Empty(DType::kF32, Shape{D1, s1 * s1});
   Tensor d2 = Tensor::Empty(DType::kF32, Shape{D2, s2 * s2});
   kernels::Conv2d(pool, up.f32(), kernels::Conv2dArgs{Cn, U, U, D1, 3, 3, 2, 1}, down1_w_, nullptr, d1.f32());
+  yield();
   kernels::Conv2d(pool, d1.f32(), kernels::Conv2dArgs{D1, s1, s1, D2, 3, 3, 2, 1}, down2_w_, nullptr,
                   d2.f32());
   Transpose(pool, d2.f32(), D2, s2 * s2, out);

@@ -10,6 +10,7 @@
 
 #include "core/tensor.h"
 #include "core/thread_pool.h"
+#include "core/yield_fn.h"
 #include "vision/vision_config.h"
 
 namespace dsvl {
@@ -28,8 +29,9 @@ class SamEncoder {
 
   // pixels: f32 [3, image_size, image_size] in [0, 1] (the tower normalises with config mean/std).
   // out: [out_tokens(), out_channels()], tokens row-major over the output grid (rearrange
-  // "c h w -> (h w) c"). Scratch is allocated once per call.
-  void Forward(ThreadPool& pool, const float* pixels, float* out) const;
+  // "c h w -> (h w) c"). Scratch is allocated once per call. yield runs between units (the patch
+  // embedding, each half block, each neck, the upsample, each downsample conv; core/yield_fn.h).
+  void Forward(ThreadPool& pool, const float* pixels, float* out, YieldFn yield = {}) const;
 
  private:
   struct Block {

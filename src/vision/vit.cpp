@@ -84,7 +84,7 @@ void VitIm2Patches(ThreadPool& pool, const VitConfig& config, const float* pixel
   });
 }
 
-void VisionTransformer::Forward(ThreadPool& pool, const float* pixels, int64_t n, float* out) const {
+void VisionTransformer::Forward(ThreadPool& pool, const float* pixels, int64_t n, float* out, YieldFn yield) const {
   if (n <= 0) return;
   const int64_t T = tokens(), W = config_.width, F = mlp_hidden_, M = n * T;
   const int64_t H = config_.heads, D = W / H, K = 3 * config_.patch_size * config_.patch_size;
@@ -102,6 +102,7 @@ void VisionTransformer::Forward(ThreadPool& pool, const float* pixels, int64_t n
   kernels::Linear(pool, wide.f32(), M, K, patch_w_.Reshape(Shape{W, K}), &patch_b_, x.f32());
   kernels::ToF32(pos_embed_, 0, T * W, pos.f32());
   for (int64_t img = 0; img < n; ++img) kernels::Add(pool, x.f32() + img * T * W, pos.f32(), T * W);
+  yield();
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   for (const Block& blk : blocks_) {
@@ -116,6 +117,7 @@ void VisionTransformer::Forward(ThreadPool& pool, const float* pixels, int64_t n
     }
     kernels::Linear(pool, attn.f32(), M, W, blk.proj_w, &blk.proj_b, h.f32());
     kernels::Add(pool, x.f32(), h.f32(), M * W);
+    yield();
 
     kernels::LayerNorm(pool, x.f32(), M, W, blk.norm2_w, blk.norm2_b, eps, h.f32());
     kernels::Linear(pool, h.f32(), M, W, blk.fc1_w, &blk.fc1_b, wide.f32());
@@ -126,6 +128,7 @@ void VisionTransformer::Forward(ThreadPool& pool, const float* pixels, int64_t n
     }
     kernels::Linear(pool, wide.f32(), M, F, blk.fc2_w, &blk.fc2_b, h.f32());
     kernels::Add(pool, x.f32(), h.f32(), M * W);
+    yield();
   }
   kernels::LayerNorm(pool, x.f32(), M, W, norm_w_, norm_b_, eps, out);
 }

@@ -10,6 +10,7 @@
 
 #include "core/tensor.h"
 #include "core/thread_pool.h"
+#include "core/yield_fn.h"
 #include "vision/vision_config.h"
 
 namespace dsvl {
@@ -35,7 +36,9 @@ class VisionTransformer {
   // pixels: n images, each f32 [3, image_size, image_size] (normalised inside when
   // config.normalize). out: [n, tokens(), width()] f32. The n images run as one batch: every Linear
   // sees n * tokens() rows; attention runs image by image. Scratch is allocated once per call.
-  void Forward(ThreadPool& pool, const float* pixels, int64_t n, float* out) const;
+  // yield runs after the patch embedding and after each half block (attention, MLP): the units
+  // between which the pool may be lent out (core/yield_fn.h).
+  void Forward(ThreadPool& pool, const float* pixels, int64_t n, float* out, YieldFn yield = {}) const;
 
  private:
   struct Block {

@@ -1,6 +1,7 @@
 // StepScheduler: passes submitted from several threads run as shared ForwardBatch steps, and every
 // sequence gets bitwise what it gets alone (greedy ids and logits); a failing pass fails only its
-// own caller; held-back steps (model mutex taken, as by image encoding) batch everything queued.
+// own caller; held-back steps (model mutex taken, as by image encoding) batch everything queued;
+// YieldModel lends the held model to one step.
 #include "runtime/step_scheduler.h"
 
 #include <atomic>
@@ -194,6 +195,65 @@ TEST_P(StepSchedulerTest, RunningSequencesShareEveryStep) {
   EXPECT_EQ(st.rows, K * (kPrompt + kNew - 1));
   for (int64_t i = 0; i < K; ++i)
     EXPECT_EQ(got[static_cast<size_t>(i)].ids, test::GreedyAlone(pool_, lm, {prompts[static_cast<size_t>(i)], 0}, kNew, kPrompt).ids);
+}
+
+// YieldModel (image encoding between tower blocks): with a pass queued, the model is lent to
+// exactly the step that runs it and taken back; with nothing queued it is kept and no step runs.
+TEST_P(StepSchedulerTest, YieldModelLendsTheModelToOneStep) {
+  Built b = Build(Config(), "schedyield" + std::to_string(GetParam()));
+  LanguageModel& lm = *b.lm;
+  const int64_t V = lm.config().vocab_size;
+  std::mutex model_mu;
+  StepScheduler sched(lm, pool_, model_mu);
+  const std::vector<float> e = Embeds(lm, 3, 11);
+  auto cache = lm.NewCache(8);
+  std::vector<float> logits(static_cast<size_t>(V));
+  std::atomic<bool> pass_done{false};
+
+  std::unique_lock<std::mutex> model(model_mu);
+  sched.YieldModel(model);  // nothing queued: returns holding the model, no step
+  EXPECT_TRUE(model.owns_lock());
+  EXPECT_EQ(sched.stats().steps, 0);
+  std::thread caller([&] {
+    sched.Forward(*cache, e.data(), 3, logits.data());
+    pass_done = true;
+  });
+  WaitQueued(sched, 1);  // the pass waits for the model held here
+  EXPECT_FALSE(pass_done.load());
+  sched.YieldModel(model);  // returns once a step (this pass's) has run
+  EXPECT_TRUE(model.owns_lock());
+  EXPECT_EQ(sched.stats().steps, 1);
+  EXPECT_EQ(sched.queued(), 0);
+  EXPECT_EQ(cache->size(), 3);
+  model.unlock();
+  caller.join();
+  EXPECT_TRUE(pass_done.load());
+  EXPECT_EQ(sched.stats().steps, 1);
+}
+
+// The lender gets the model back after ONE step even while more passes wait: three chunks that
+// take a step each (row budget 3), and each YieldModel lets exactly one of them run.
+TEST_P(StepSchedulerTest, YieldModelTakesTheModelBackAfterOneStep) {
+  Built b = Build(Config(), "schedreclaim" + std::to_string(GetParam()));
+  LanguageModel& lm = *b.lm;
+  std::mutex model_mu;
+  StepScheduler sched(lm, pool_, model_mu, StepSchedulerOptions{3});
+  const std::vector<float> e = Embeds(lm, 3, 12);
+  std::vector<std::unique_ptr<KvCache>> caches;
+  for (int i = 0; i < 3; ++i) caches.push_back(lm.NewCache(4));
+
+  std::unique_lock<std::mutex> model(model_mu);
+  std::vector<std::thread> callers;
+  for (size_t i = 0; i < 3; ++i) callers.emplace_back([&, i] { sched.Forward(*caches[i], e.data(), 3, nullptr); });
+  WaitQueued(sched, 3);
+  for (int64_t k = 1; k <= 3; ++k) {
+    sched.YieldModel(model);
+    EXPECT_EQ(sched.stats().steps, k);
+    EXPECT_EQ(sched.queued(), 3 - k);
+  }
+  model.unlock();
+  for (std::thread& t : callers) t.join();
+  for (const auto& c : caches) EXPECT_EQ(c->size(), 3);
 }
 
 TEST_P(StepSchedulerTest, RejectsEmptyPasses) {

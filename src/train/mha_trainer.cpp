@@ -57,18 +57,17 @@ void MhaTrainer::Backward(ThreadPool& pool, const float* dout, float* dxn) {
   if (!xn_) Throw(ErrorCode::kInvalidArgument, "training attention: Backward without a Forward");
   const int64_t T = shape_.T, Hq = heads_, Hkv = kv_heads_, D = head_dim_, d = hidden_;
   const int64_t qw = Hq * D, kw = Hkv * D;
-  dattn_.assign(static_cast<size_t>(T * qw), 0.0f);
-  LinearBackward(pool, attn_.data(), T, qw, wo_.view(), d, dout, dattn_.data(), wo_.grad(), nullptr);
-  dq_.assign(dattn_.size(), 0.0f);
-  dk_.assign(static_cast<size_t>(T * kw), 0.0f);
-  dv_.assign(dk_.size(), 0.0f);
-  AttentionBackward(pool, shape_, q_.data(), k_.data(), v_.data(), attn_.data(), lse_.data(), dattn_.data(),
-                    dq_.data(), dk_.data(), dv_.data());
-  RopeRotateHalf(dq_.data(), T, Hq, D, D, cos_, sin_, true);
-  RopeRotateHalf(dk_.data(), T, Hkv, D, D, cos_, sin_, true);
-  LinearBackward(pool, xn_, T, d, wq_.view(), qw, dq_.data(), dxn, wq_.grad(), nullptr);
-  LinearBackward(pool, xn_, T, d, wk_.view(), kw, dk_.data(), dxn, wk_.grad(), nullptr);
-  LinearBackward(pool, xn_, T, d, wv_.view(), kw, dv_.data(), dxn, wv_.grad(), nullptr);
+  // Scratch for this call only (one MhaTrainer per layer: kept buffers would add up over layers).
+  std::vector<float> dattn(static_cast<size_t>(T * qw), 0.0f), dq(dattn.size(), 0.0f),
+      dk(static_cast<size_t>(T * kw), 0.0f), dv(dk.size(), 0.0f);
+  LinearBackward(pool, attn_.data(), T, qw, wo_.view(), d, dout, dattn.data(), wo_.grad(), nullptr);
+  AttentionBackward(pool, shape_, q_.data(), k_.data(), v_.data(), attn_.data(), lse_.data(), dattn.data(),
+                    dq.data(), dk.data(), dv.data());
+  RopeRotateHalf(dq.data(), T, Hq, D, D, cos_, sin_, true);
+  RopeRotateHalf(dk.data(), T, Hkv, D, D, cos_, sin_, true);
+  LinearBackward(pool, xn_, T, d, wq_.view(), qw, dq.data(), dxn, wq_.grad(), nullptr);
+  LinearBackward(pool, xn_, T, d, wk_.view(), kw, dk.data(), dxn, wk_.grad(), nullptr);
+  LinearBackward(pool, xn_, T, d, wv_.view(), kw, dv.data(), dxn, wv_.grad(), nullptr);
 }
 
 }  // namespace dsvl::train

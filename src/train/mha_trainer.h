@@ -42,8 +42,7 @@ class MhaTrainer {
   const float* cos_ = nullptr;
   const float* sin_ = nullptr;
   AttentionShape shape_{};
-  std::vector<float> q_, k_, v_, attn_, lse_;   // forward: roped q/k, v, attention output, log-sum-exp
-  std::vector<float> dattn_, dq_, dk_, dv_;     // backward scratch, kept to reuse its buffers
+  std::vector<float> q_, k_, v_, attn_, lse_;  // roped q/k, v, attention output, log-sum-exp
 };
 
 }  // namespace train

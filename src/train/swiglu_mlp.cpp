@@ -43,13 +43,13 @@ void SwiGluMlp::Backward(ThreadPool& pool, const float* dout, float* dx) {
   if (!x_) Throw(ErrorCode::kInvalidArgument, "training SwiGLU MLP: Backward without a Forward");
   const int64_t T = T_;
   const size_t n = static_cast<size_t>(T * inter_);
-  ds_.assign(n, 0.0f);
-  dg_.resize(n);
-  du_.resize(n);
-  LinearBackward(pool, s_.data(), T, inter_, down_.view(), hidden_, dout, ds_.data(), down_.grad(), nullptr);
-  SwiGluBackward(g_.data(), u_.data(), T * inter_, ds_.data(), dg_.data(), du_.data());
-  LinearBackward(pool, x_, T, hidden_, gate_.view(), inter_, dg_.data(), dx, gate_.grad(), nullptr);
-  LinearBackward(pool, x_, T, hidden_, up_.view(), inter_, du_.data(), dx, up_.grad(), nullptr);
+  // Scratch lives for this call only: a decoder has one SwiGluMlp per layer, and buffers kept by
+  // each would add three [T, inter] arrays per layer to the activations.
+  std::vector<float> ds(n, 0.0f), dg(n), du(n);
+  LinearBackward(pool, s_.data(), T, inter_, down_.view(), hidden_, dout, ds.data(), down_.grad(), nullptr);
+  SwiGluBackward(g_.data(), u_.data(), T * inter_, ds.data(), dg.data(), du.data());
+  LinearBackward(pool, x_, T, hidden_, gate_.view(), inter_, dg.data(), dx, gate_.grad(), nullptr);
+  LinearBackward(pool, x_, T, hidden_, up_.view(), inter_, du.data(), dx, up_.grad(), nullptr);
 }
 
 }  // namespace dsvl::train

@@ -34,8 +34,7 @@ class SwiGluMlp {
   WeightRef gate_, up_, down_;
   const float* x_ = nullptr;
   int64_t T_ = 0;
-  std::vector<float> g_, u_, s_;     // gate and up outputs, their SwiGLU [T, inter]
-  std::vector<float> ds_, dg_, du_;  // backward scratch, kept to reuse its buffers
+  std::vector<float> g_, u_, s_;  // gate and up outputs, their SwiGLU [T, inter]
 };
 
 }  // namespace train

@@ -275,6 +275,46 @@ void ModelTrainer::LoadOptimizerState() {
     kernels::ToF32(v, 0, v.numel(), p.adam_v.data());
   }
   step_ = state["step"].get<int64_t>();
+  RestoreDataWalk(state.value("data", nlohmann::json()));
+}
+
+// The saved walk is continued when it fits this run (same seed, same conversation counts);
+// otherwise the data order starts a new epoch, and note() says why.
+void ModelTrainer::RestoreDataWalk(const nlohmann::json& data) {
+  auto permutation = [](const nlohmann::json& j, size_t n, std::vector<size_t>* out) {
+    if (!j.is_array() || j.size() != n) return false;
+    std::vector<size_t> v;
+    std::vector<bool> seen(n, false);
+    for (const nlohmann::json& e : j) {
+      if (!e.is_number_unsigned() || e.get<uint64_t>() >= n || seen[e.get<size_t>()]) return false;
+      seen[e.get<size_t>()] = true;
+      v.push_back(e.get<size_t>());
+    }
+    *out = std::move(v);
+    return true;
+  };
+  auto index = [](const nlohmann::json& j, size_t n, size_t* out) {
+    if (!j.is_number_unsigned() || j.get<uint64_t>() >= std::max<size_t>(n, 1)) return false;
+    *out = j.get<size_t>();
+    return true;
+  };
+  std::vector<size_t> order, text_order;
+  size_t cursor = 0, text_cursor = 0;
+  const bool fits = data.is_object() && data.value("seed", uint64_t{0}) == options_.seed &&
+                    data.contains("mix_draws") && data["mix_draws"].is_number_unsigned() &&
+                    permutation(data.value("order", nlohmann::json()), data_.size(), &order) &&
+                    permutation(data.value("text_order", nlohmann::json()), text_.size(), &text_order) &&
+                    index(data.value("cursor", nlohmann::json()), data_.size(), &cursor) &&
+                    index(data.value("text_cursor", nlohmann::json()), text_.size(), &text_cursor);
+  if (!fits) {
+    note_ = "the saved data order does not fit this run (other data, seed or an older save): a new epoch starts";
+    return;
+  }
+  order_ = std::move(order);
+  text_order_ = std::move(text_order);
+  cursor_ = cursor;
+  text_cursor_ = text_cursor;
+  mix_draws_ = data["mix_draws"].get<uint64_t>();
 }
 
 void CheckOutputDir(const std::string& model_dir, const std::string& out_dir) {
@@ -332,6 +372,10 @@ void ModelTrainer::Save(const std::string& out_dir) const {
   WriteSafetensors((out / "optimizer" / "state.safetensors").string(), state, {{"format", "pt"}});
   nlohmann::json j{{"step", step_}, {"stage", options_.stage}, {"lr", options_.adam.lr},
                    {"weight_decay", options_.adam.weight_decay}};
+  // Where the data walk stands, so that a resumed run draws the conversations the uninterrupted one
+  // would have drawn next (the shuffled orders depend on every earlier shuffle, so they are saved).
+  j["data"] = {{"seed", options_.seed},       {"order", order_},           {"cursor", cursor_},
+               {"text_order", text_order_}, {"text_cursor", text_cursor_}, {"mix_draws", mix_draws_}};
   std::ofstream((out / "optimizer" / "state.json").string()) << j.dump(2) << "\n";
 }
 

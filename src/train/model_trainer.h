@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "core/thread_pool.h"
 #include "model/model_config.h"
 #include "train/adamw.h"
@@ -95,6 +97,7 @@ class ModelTrainer {
   std::vector<Example> LoadExamples(const std::string& path, bool allow_images);
   double RunExamples(const std::vector<const Example*>& which, bool backward, int64_t* tokens, int64_t* supervised);
   void LoadOptimizerState();
+  void RestoreDataWalk(const nlohmann::json& data);
 
   TrainOptions options_;
   std::unique_ptr<ThreadPool> pool_;

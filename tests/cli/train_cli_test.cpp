@@ -117,20 +117,41 @@ TEST_F(TrainCli, Vl2AlignStepGivesTheOfficialLosses) {
   EXPECT_NE(r.out.find("35 tensors"), std::string::npos) << r.out;
 }
 
+// One conversation per step, drawn from the shuffled data and (at ratio 0.5) a text-only file: the
+// resumed run must also continue the data walk (the shuffled orders, cursors and draws) to give the
+// uninterrupted run's weights. (With seed 1, a resumed run that restarted the walk would draw other
+// conversations in steps 2-3 and write other weights: checked.)
 TEST_F(TrainCli, ResumedRunWritesTheSameWeightsAsAnUninterruptedOne) {
-  const std::string common = " --data " + kData + " --images " + kImages + " --stage align -t 2";
+  const fs::path text = dir_ / "text.jsonl";
+  std::ofstream(text) << R"({"messages": [{"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "Blue."}]})"
+                      << "\n";
+  const std::string common = " --data " + kData + " --images " + kImages + " --stage align -t 2 --batch 1" +
+                             " --text-data " + text.string() + " --text-ratio 0.5 --seed 1";
   const std::string straight = (dir_ / "straight").string(), first = (dir_ / "first").string(),
                     resumed = (dir_ / "resumed").string();
-  ASSERT_EQ(Dsvl("train -m " + kV1 + common + " --steps 2 --out " + straight).status, 0);
+  ASSERT_EQ(Dsvl("train -m " + kV1 + common + " --steps 3 --out " + straight).status, 0);
   ASSERT_EQ(Dsvl("train -m " + kV1 + common + " --steps 1 --out " + first).status, 0);
-  const Result r = Dsvl("train -m " + first + " --resume" + common + " --steps 1 --out " + resumed);
+  const Result r = Dsvl("train -m " + first + " --resume" + common + " --steps 2 --out " + resumed);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("resuming after step 1"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("note:"), std::string::npos) << r.out;  // the saved data walk fits
   EXPECT_EQ(ReadFile(straight + "/model.safetensors"), ReadFile(resumed + "/model.safetensors"));
   EXPECT_EQ(ReadFile(straight + "/optimizer/state.safetensors"), ReadFile(resumed + "/optimizer/state.safetensors"));
   // Without --resume the same start is a fresh run: other moments, other weights.
   ASSERT_EQ(Dsvl("train -m " + first + common + " --steps 1 --out " + (dir_ / "fresh").string()).status, 0);
   EXPECT_NE(ReadFile(straight + "/model.safetensors"), ReadFile((dir_ / "fresh").string() + "/model.safetensors"));
+  // Other data: the moments continue, the walk cannot, and the run says so.
+  const fs::path one = dir_ / "one.jsonl";
+  {
+    std::ifstream in(kData);
+    std::string line;
+    std::getline(in, line);
+    std::ofstream(one) << line << "\n";
+  }
+  const Result other = Dsvl("train -m " + first + " --resume --data " + one.string() + " --images " + kImages +
+                            " --stage align -t 2 --steps 1 --out " + (dir_ / "other").string());
+  ASSERT_EQ(other.status, 0) << other.err;
+  EXPECT_NE(other.out.find("note: the saved data order does not fit"), std::string::npos) << other.out;
   // A different stage cannot resume these moments.
   const Result bad = Dsvl("train -m " + first + " --resume --data " + kData + " --images " + kImages +
                           " --stage pretrain --out " + (dir_ / "bad").string());

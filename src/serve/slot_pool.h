@@ -1,8 +1,8 @@
 // --parallel N sessions ("slots") shared by the HTTP handlers, and a bounded FIFO queue of requests
 // waiting for one. A request goes to the idle slot whose last conversation shares the longest
 // message prefix with it (its KV cache and image embeddings then serve the most), else to the
-// least recently used one. Batched decoding can later run the slots' sessions together without
-// changing this: a slot is just the session a request runs on.
+// least recently used one. A slot is just the session a request runs on; the model's step loop
+// batches the passes of all running slots, and a request with n > 1 choices may hold several.
 #pragma once
 
 #include <chrono>

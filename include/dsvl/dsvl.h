@@ -226,6 +226,8 @@ class Session {
   // Forgets the history and the cache.
   void Reset();
   const std::vector<Message>& history() const;
+  // The internals (model/engine.h), for the server: e.g. starting a session from another's state.
+  SessionImpl& impl() const { return *impl_; }
 
  private:
   Session() = default;

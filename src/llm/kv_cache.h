@@ -23,6 +23,7 @@ class DecoderKvCache final : public KvCache {
   int64_t capacity() const override { return capacity_; }
   void Clear() override { size_ = 0; }
   void Truncate(int64_t n) override;
+  void CopyFrom(const KvCache& other) override;
 
   int64_t num_layers() const { return num_layers_; }
   int64_t width() const { return width_; }  // elements per token per layer

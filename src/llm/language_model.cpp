@@ -9,6 +9,10 @@ std::unique_ptr<LanguageModel> CreateLanguageModel(const LlmConfig& config, cons
   return std::make_unique<Decoder>(config, weights);
 }
 
+void KvCache::CopyFrom(const KvCache&) {
+  Throw(ErrorCode::kUnsupported, "KV cache: this cache cannot copy another's rows");
+}
+
 void LanguageModel::ForwardBatch(ThreadPool& pool, std::span<const SequenceBatchItem> items) {
   for (const SequenceBatchItem& it : items) {
     if (!it.cache) Throw(ErrorCode::kInvalidArgument, "SequenceBatchItem without a cache");

@@ -26,6 +26,10 @@ class KvCache {
   virtual void Clear() = 0;
   // Drops tokens after n (for re-use of a shared prefix).
   virtual void Truncate(int64_t n) = 0;
+  // Makes this cache hold `other`'s valid rows (a copy of its sequence so far): n parallel samples
+  // of one prompt continue from one prefill. Both must come from the same model's NewCache, with
+  // room here for other.size() rows; throws otherwise (the default: caches that cannot copy).
+  virtual void CopyFrom(const KvCache& other);
 };
 
 struct ForwardRequest {

@@ -174,6 +174,34 @@ void SessionImpl::Reset() {
   if (cache_) cache_->Clear();
 }
 
+void SessionImpl::CopyStateFrom(const SessionImpl& other) {
+  if (&other == this) return;
+  if (&other.m_ != &m_) Throw(ErrorCode::kInvalidArgument, "CopyStateFrom: the sessions belong to different models");
+  try {
+    if (other.cache_) {
+      if (!cache_) cache_ = m_.lm().NewCache(m_.info().max_context);
+      cache_->CopyFrom(*other.cache_);
+      cache_keys_ = other.cache_keys_;
+    } else {
+      if (cache_) cache_->Clear();
+      cache_keys_.clear();
+    }
+    // Rows in the cache are never shared between sessions: each continues its own sequence.
+    embedding_cache_.clear();
+    for (const auto& [key, rows] : other.embedding_cache_) {
+      Tensor copy = Tensor::Empty(rows.dtype(), rows.shape());
+      std::memcpy(copy.view().data, rows.view().data, DTypeBytes(rows.dtype(), rows.numel()));
+      embedding_cache_.emplace(key, std::move(copy));
+    }
+    history_ = other.history_;
+    history_chat_ = other.history_chat_;
+    history_images_ = other.history_images_;
+  } catch (...) {
+    Reset();
+    throw;
+  }
+}
+
 PreparedPrompt SessionImpl::Prepare(const GenerateRequest& request, std::vector<ChatMessage>* conversation_out) {
   const ModelConfig& config = m_.config();
   const bool by_ids = !request.prompt_ids.empty();
@@ -339,7 +367,8 @@ void SessionImpl::Prefill(const PreparedPrompt& p, int64_t start, int64_t chunk,
   }
 }
 
-void SessionImpl::Generate(const GenerateRequest& request, GenerateResult& result, const TokenCallback& on_token) {
+void SessionImpl::Generate(const GenerateRequest& request, GenerateResult& result, const TokenCallback& on_token,
+                           const std::function<void()>& on_prefilled) {
   result = GenerateResult();
   result.timings.load_ms = m_.info().load_ms;
   if (request.max_new_tokens < 0) {
@@ -403,6 +432,7 @@ void SessionImpl::Generate(const GenerateRequest& request, GenerateResult& resul
   if (result.timings.prefill_ms > 0) {
     result.timings.prefill_tok_s = static_cast<double>(total - reuse) / (result.timings.prefill_ms / 1000.0);
   }
+  if (on_prefilled) on_prefilled();
 
   GenerationConfig gc;
   gc.sampling = SamplerConfig{request.sampling.temperature, request.sampling.top_p, request.sampling.top_k,

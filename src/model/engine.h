@@ -89,8 +89,17 @@ class SessionImpl {
  public:
   explicit SessionImpl(std::shared_ptr<Model> model);
 
-  // Throws dsvl::Error; on error the history is unchanged.
-  void Generate(const GenerateRequest& request, GenerateResult& result, const TokenCallback& on_token);
+  // Throws dsvl::Error; on error the history is unchanged. `on_prefilled`, when set, runs on this
+  // thread once the prompt is in the KV cache and before the first token is sampled: the moment
+  // another session can CopyStateFrom this one to sample the same prompt again (the server's n).
+  void Generate(const GenerateRequest& request, GenerateResult& result, const TokenCallback& on_token,
+                const std::function<void()>& on_prefilled = {});
+  // Makes this session continue from `other`'s state: its history, its KV cache rows with what
+  // each holds, and its cached image embeddings, all copied (no model pass). A request then finds
+  // the copied prompt as a cached prefix, exactly as if it ran on `other` (the last prompt position
+  // is recomputed there too, see Generate). `other` must not be generating on another thread
+  // except inside its on_prefilled. Throws dsvl::Error; on error this session is reset.
+  void CopyStateFrom(const SessionImpl& other);
   void Reset();
   const std::vector<Message>& history() const { return history_; }
 

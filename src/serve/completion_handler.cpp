@@ -82,19 +82,24 @@ void Server::Impl::HandleCompletion(const httplib::Request& http_req, httplib::R
     case SlotPool::Outcome::kShuttingDown:
       throw ApiError(503, "the server is shutting down", "", "shutting_down");
   }
+  // n > 1: the choices run side by side on whatever slots are idle now (see TryAcquireIdle for
+  // why this never waits), the rest in turn on those.
+  std::vector<std::unique_ptr<SlotLease>> leases;
+  leases.push_back(std::move(lease));
+  if (pr.n > 1) pool->TryAcquireIdle(static_cast<int>(pr.n - 1), pr.signature, &leases);
   const ReplyMeta meta = NewReplyMeta(model_name, chat);
   const RunContext ctx{&metrics, &cancel_all, arrival};
 
   if (!pr.stream) {
     std::vector<GenerateResult> results;
-    const Status s = RunChoices(lease->slot(), pr, ctx, {}, {}, &results);
-    lease.reset();
+    const Status s = RunChoices(leases, pr, ctx, {}, {}, &results);
+    leases.clear();
     if (!s.ok()) throw FromStatus(s);
     SendJson(res, 200, ReplyJson(meta, pr, results, *model));
     return;
   }
 
-  auto job = std::make_shared<StreamJob>(std::move(lease), std::move(pr), ctx);
+  auto job = std::make_shared<StreamJob>(std::move(leases), std::move(pr), ctx);
   // Wait for the first event before answering 200: a request that fails before its first token
   // (an undecodable image, a prompt over the context) still gets a 4xx with a JSON error.
   auto first = std::make_shared<StreamJob::Event>(job->Next());

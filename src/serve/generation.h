@@ -1,7 +1,15 @@
-// Runs a parsed request's n choices on one slot's session, feeding the metrics, and (for
+// Runs a parsed request's n choices on the slots it holds, feeding the metrics, and (for
 // streaming) on a thread of its own whose output the HTTP writer drains through an event queue:
 // a failure before the first token can still become a 4xx reply, and a client that goes away
-// cancels the generation at its next token, freeing the slot at once.
+// cancels the generation at its next token, freeing the slots at once.
+//
+// Choices run side by side, one per slot held, so the step scheduler batches their decode rows:
+// choice 0 runs on the request's own slot; once its prompt is prefilled, every extra slot's
+// session copies that state (SessionImpl::CopyStateFrom) and starts the next choice, and a slot
+// whose choice ends takes the next one not yet started. Choice i samples with seed + i, and every
+// choice after the first starts from the prompt's cached rows with its last position recomputed,
+// which is what the choices after the first did when they all ran one after another on one slot:
+// the texts do not depend on how many slots the request got (one slot: the old sequential run).
 #pragma once
 
 #include <atomic>
@@ -35,9 +43,12 @@ struct RunContext {
 using PieceFn = std::function<bool(int64_t index, std::string_view piece)>;
 using ChoiceDoneFn = std::function<void(int64_t index, const GenerateResult& result)>;
 
-// Runs every choice in turn; stops at the first failure. `results` holds the finished choices.
-Status RunChoices(Slot& slot, const ParsedRequest& req, const RunContext& ctx, const PieceFn& on_piece,
-                  const ChoiceDoneFn& on_done, std::vector<GenerateResult>* results);
+// Runs every choice on `leases` (the request's own slot first, then extra ones from
+// SlotPool::TryAcquireIdle; extra leases are given back as soon as their slot has no choice left).
+// The first failure or cancellation stops the other choices at their next token. `results` holds
+// the finished choices in index order. Callbacks may run on several threads at once.
+Status RunChoices(std::vector<std::unique_ptr<SlotLease>>& leases, const ParsedRequest& req, const RunContext& ctx,
+                  const PieceFn& on_piece, const ChoiceDoneFn& on_done, std::vector<GenerateResult>* results);
 
 class StreamJob {
  public:
@@ -49,7 +60,7 @@ class StreamJob {
     Status status;          // kFailed
   };
 
-  StreamJob(std::unique_ptr<SlotLease> lease, ParsedRequest req, RunContext ctx);
+  StreamJob(std::vector<std::unique_ptr<SlotLease>> leases, ParsedRequest req, RunContext ctx);
   ~StreamJob();  // cancels and joins
 
   Event Next();                 // blocks for the next event; kEnd after the last
@@ -60,7 +71,7 @@ class StreamJob {
  private:
   void Push(Event e);
 
-  std::unique_ptr<SlotLease> lease_;
+  std::vector<std::unique_ptr<SlotLease>> leases_;
   ParsedRequest req_;
   RunContext ctx_;
   std::vector<GenerateResult> results_;

@@ -63,7 +63,7 @@ void Metrics::ObserveInterTokenLatency(double seconds) {
   itl_.Observe(seconds);
 }
 
-std::string Metrics::Render(int queue_length, int active_sequences, int slots, bool ready) const {
+std::string Metrics::Render(int queue_length, int active_sequences, int slots, bool ready, const Steps& steps) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string out;
   Metric(out, "dsvl_requests_total", "counter", "HTTP requests by endpoint and status code.");
@@ -80,6 +80,8 @@ std::string Metrics::Render(int queue_length, int active_sequences, int slots, b
   counter("dsvl_cached_prompt_tokens_total", "Prompt tokens served from a slot's KV cache.", cached_tokens_);
   counter("dsvl_images_encoded_total", "Images run through the vision tower (not served from a cache).",
           images_encoded_);
+  counter("dsvl_batch_steps_total", "Batched language-model passes (steps of the step loop).", steps.steps);
+  counter("dsvl_batch_rows_total", "Rows (decode tokens and prefill positions) over all steps.", steps.rows);
   ttft_.Render("dsvl_time_to_first_token_seconds", "From the request's arrival to its first generated token.", out);
   itl_.Render("dsvl_inter_token_latency_seconds", "Between consecutive generated tokens of a sequence.", out);
   auto gauge = [&](const char* name, const char* help, int64_t v) {
@@ -90,6 +92,7 @@ std::string Metrics::Render(int queue_length, int active_sequences, int slots, b
   gauge("dsvl_active_sequences", "Slots running a request.", active_sequences);
   gauge("dsvl_slots", "Slots (--parallel).", slots);
   gauge("dsvl_ready", "1 once the model is loaded.", ready ? 1 : 0);
+  gauge("dsvl_batch_max_sequences", "The most sequences one step has carried so far.", steps.max_sequences);
   return out;
 }
 

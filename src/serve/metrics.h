@@ -30,8 +30,12 @@ class Metrics {
   void AddImagesEncoded(int64_t n);
   void ObserveTimeToFirstToken(double seconds);
   void ObserveInterTokenLatency(double seconds);
+  // The model's step loop (StepScheduler::Stats): how much its batched passes shared.
+  struct Steps {
+    int64_t steps = 0, rows = 0, max_sequences = 0;
+  };
   // Gauges are read when rendering.
-  std::string Render(int queue_length, int active_sequences, int slots, bool ready) const;
+  std::string Render(int queue_length, int active_sequences, int slots, bool ready, const Steps& steps) const;
 
  private:
   mutable std::mutex mu_;

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "model/engine.h"
 #include "serve/auth.h"
 #include "serve/json_fields.h"
 #include "serve/server_impl.h"
@@ -126,7 +127,12 @@ void Server::Impl::Route() {
   });
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     const bool up = ready;
-    res.set_content(metrics.Render(up ? pool->queued() : 0, up ? pool->active() : 0, options.parallel, up),
+    Metrics::Steps steps;
+    if (up) {
+      const StepScheduler::Stats s = model->impl().scheduler().stats();
+      steps = Metrics::Steps{s.steps, s.rows, s.max_items};
+    }
+    res.set_content(metrics.Render(up ? pool->queued() : 0, up ? pool->active() : 0, options.parallel, up, steps),
                     "text/plain; version=0.0.4");
   });
   http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {

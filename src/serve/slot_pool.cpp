@@ -56,6 +56,22 @@ SlotPool::Outcome SlotPool::Acquire(const std::vector<uint64_t>& signature, std:
   return Outcome::kOk;
 }
 
+int SlotPool::TryAcquireIdle(int max, const std::vector<uint64_t>& signature,
+                             std::vector<std::unique_ptr<SlotLease>>* leases) {
+  std::lock_guard<std::mutex> lock(mu_);
+  int taken = 0;
+  if (closed_ || !waiting_.empty()) return 0;
+  while (taken < max && active_ < size()) {
+    Slot* slot = BestIdle(signature);
+    slot->busy = true;
+    slot->last_used = ++clock_;
+    ++active_;
+    leases->push_back(std::make_unique<SlotLease>(*this, *slot));
+    ++taken;
+  }
+  return taken;
+}
+
 void SlotPool::Release(Slot& slot) {
   std::lock_guard<std::mutex> lock(mu_);
   slot.busy = false;

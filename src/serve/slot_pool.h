@@ -1,8 +1,8 @@
 // --parallel N sessions ("slots") shared by the HTTP handlers, and a bounded FIFO queue of requests
 // waiting for one. A request goes to the idle slot whose last conversation shares the longest
 // message prefix with it (its KV cache and image embeddings then serve the most), else to the
-// least recently used one. Batched decoding can later run the slots' sessions together without
-// changing this: a slot is just the session a request runs on.
+// least recently used one. A slot is just the session a request runs on; the model's step loop
+// batches the passes of all running slots, and a request with n > 1 choices may hold several.
 #pragma once
 
 #include <chrono>
@@ -49,6 +49,13 @@ class SlotPool {
 
   // Waits (FIFO) for an idle slot; refuses at once when the queue is full or the pool closed.
   Outcome Acquire(const std::vector<uint64_t>& signature, std::unique_ptr<SlotLease>* lease);
+  // Extra slots for a request that already holds one (its n > 1 choices run side by side): up to
+  // `max` slots that are idle right now, appended to `leases`; returns how many. Never waits, and
+  // takes none while any request is queued or the pool is closed: a queued request has the first
+  // claim on the next idle slot, and a request holding a slot never waits for another, so two of
+  // them cannot deadlock and extra choices never delay anybody. Choices that get no slot of their
+  // own run afterwards, one after another, on the slots the request holds.
+  int TryAcquireIdle(int max, const std::vector<uint64_t>& signature, std::vector<std::unique_ptr<SlotLease>>* leases);
   // Refuses new and queued requests from now on (running ones keep their slots).
   void Close();
   // Waits until no slot is busy or the deadline passes; true when all are idle.

@@ -20,8 +20,9 @@ void Require(bool ok, const char* field, const std::string& expected, int64_t ac
   if (!ok) Throw(ErrorCode::kCorruptData, ErrorContext{"language model config", field, expected, std::to_string(actual), ""});
 }
 
-// Fills derived values and rejects configs the decoder cannot run.
-LlmConfig Validate(LlmConfig c) {
+}  // namespace
+
+LlmConfig ValidatedDecoderConfig(LlmConfig c) {
   Require(c.vocab_size > 0, "vocab_size", "> 0", c.vocab_size);
   Require(c.hidden_size > 0, "hidden_size", "> 0", c.hidden_size);
   Require(c.num_layers > 0, "num_hidden_layers", "> 0", c.num_layers);
@@ -46,9 +47,7 @@ LlmConfig Validate(LlmConfig c) {
   return c;
 }
 
-}  // namespace
-
-Decoder::Decoder(const LlmConfig& config, const WeightStore& weights) : config_(Validate(config)) {
+Decoder::Decoder(const LlmConfig& config, const WeightStore& weights) : config_(ValidatedDecoderConfig(config)) {
   const LlmConfig& c = config_;
   const std::string& p = c.prefix;
   const bool mla = c.attention == AttentionKind::kMla;

@@ -16,6 +16,10 @@ namespace dsvl {
 
 class DecoderKvCache;
 
+// The config with its derived values filled in (num_kv_heads, head_dim), or a kCorruptData error naming
+// the field the decoder cannot run with. The training decoder checks the same.
+LlmConfig ValidatedDecoderConfig(LlmConfig c);
+
 class Decoder final : public LanguageModel {
  public:
   Decoder(const LlmConfig& config, const WeightStore& weights);

@@ -8,6 +8,7 @@
 #include "dsvl/error.h"
 #include "io/safetensors.h"
 #include "kernels/ops.h"
+#include "llm/decoder.h"
 #include "train/grad_ops.h"
 
 namespace dsvl::train {
@@ -15,31 +16,11 @@ namespace {
 
 void Resize(std::vector<float>& v, int64_t n) { v.assign(static_cast<size_t>(n), 0.0f); }
 
-void Require(bool ok, const char* field, const std::string& expected, int64_t actual) {
-  if (!ok)
-    Throw(ErrorCode::kCorruptData, ErrorContext{"training: language model config", field, expected,
-                                                std::to_string(actual), ""});
-}
-
-LlmConfig Validated(LlmConfig c) {
-  Require(c.hidden_size > 0, "hidden_size", "> 0", c.hidden_size);
-  Require(c.num_heads > 0, "num_attention_heads", "> 0", c.num_heads);
-  Require(c.vocab_size > 0, "vocab_size", "> 0", c.vocab_size);
+// The inference decoder's checks, plus the training-only auxiliary-loss weight.
+LlmConfig Validated(const LlmConfig& config) {
+  LlmConfig c = ValidatedDecoderConfig(config);
   if (!(c.moe.aux_loss_alpha >= 0.0f))
     Throw(ErrorCode::kInvalidArgument, "training: aux_loss_alpha must be >= 0");
-  if (c.attention == AttentionKind::kMha) {
-    if (c.num_kv_heads <= 0) c.num_kv_heads = c.num_heads;
-    if (c.head_dim <= 0) c.head_dim = c.hidden_size / c.num_heads;
-    Require(c.num_heads % c.num_kv_heads == 0, "num_key_value_heads", "a divisor of num_attention_heads",
-            c.num_kv_heads);
-    Require(c.head_dim > 0 && c.head_dim % 2 == 0, "head_dim", "even and > 0", c.head_dim);
-  } else {
-    Require(c.mla.kv_lora_rank > 0, "kv_lora_rank", "> 0", c.mla.kv_lora_rank);
-    Require(c.mla.qk_nope_head_dim > 0, "qk_nope_head_dim", "> 0", c.mla.qk_nope_head_dim);
-    Require(c.mla.qk_rope_head_dim > 0 && c.mla.qk_rope_head_dim % 2 == 0, "qk_rope_head_dim", "even and > 0",
-            c.mla.qk_rope_head_dim);
-    Require(c.mla.v_head_dim > 0, "v_head_dim", "> 0", c.mla.v_head_dim);
-  }
   return c;
 }
 

@@ -21,6 +21,7 @@
 #include "dsvl/dsvl.h"
 #include "model/engine.h"
 #include "npy.h"
+#include "same_logprobs.h"
 
 namespace dsvl {
 namespace {
@@ -54,16 +55,6 @@ std::vector<GenerateRequest> CaseRequests(const Family& f, const ModelInfo& info
     out.push_back(std::move(req));
   }
   return out;
-}
-
-bool SameLogprobs(const std::vector<StepLogprobs>& a, const std::vector<StepLogprobs>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i].id != b[i].id || a[i].logprob != b[i].logprob || a[i].top.size() != b[i].top.size()) return false;
-    for (size_t j = 0; j < a[i].top.size(); ++j)
-      if (a[i].top[j].id != b[i].top[j].id || a[i].top[j].logprob != b[i].top[j].logprob) return false;
-  }
-  return true;
 }
 
 class ConcurrentSessions : public ::testing::TestWithParam<Family> {};
@@ -135,7 +126,7 @@ TEST_P(ConcurrentSessions, EachSessionGetsWhatItGetsAlone) {
     SCOPED_TRACE(testing::Message() << "session " << k << " (case " << k % n << ")");
     ASSERT_TRUE(status[k].ok()) << status[k].ToString();
     EXPECT_EQ(got[k].ids, alone[k % n].ids);
-    EXPECT_TRUE(SameLogprobs(got[k].logprobs, alone[k % n].logprobs));
+    EXPECT_TRUE(test::SameLogprobs(got[k].logprobs, alone[k % n].logprobs));
     EXPECT_EQ(got[k].text, alone[k % n].text);
     EXPECT_EQ(foreign_thread_calls[k], 0) << "stream callback ran on another thread";
   }

@@ -23,22 +23,13 @@
 #include "dsvl/dsvl.h"
 #include "model/engine.h"
 #include "npy.h"
+#include "same_logprobs.h"
 
 namespace dsvl {
 namespace {
 
 namespace fs = std::filesystem;
 constexpr auto kPatience = std::chrono::seconds(30);  // only reached when something is broken
-
-bool SameLogprobs(const std::vector<StepLogprobs>& a, const std::vector<StepLogprobs>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i].id != b[i].id || a[i].logprob != b[i].logprob || a[i].top.size() != b[i].top.size()) return false;
-    for (size_t j = 0; j < a[i].top.size(); ++j)
-      if (a[i].top[j].id != b[i].top[j].id || a[i].top[j].logprob != b[i].top[j].logprob) return false;
-  }
-  return true;
-}
 
 GenerateRequest Request(const ModelInfo& info, bool with_image, int64_t max_new_tokens) {
   GenerateRequest r;
@@ -144,12 +135,12 @@ TEST_P(EncodeInterleave, OtherSessionsDecodeWhileAnImageEncodes) {
 
   // Bitwise what each gets alone.
   EXPECT_EQ(b_got.ids, b_alone.ids);
-  EXPECT_TRUE(SameLogprobs(b_got.logprobs, b_alone.logprobs));
+  EXPECT_TRUE(test::SameLogprobs(b_got.logprobs, b_alone.logprobs));
   ASSERT_GE(a_got.ids.size(), seen.size());
   const GenerateResult a_alone =
       Alone(model, Request(model->info(), false, static_cast<int64_t>(a_got.ids.size())));
   EXPECT_EQ(a_got.ids, a_alone.ids);
-  EXPECT_TRUE(SameLogprobs(a_got.logprobs, a_alone.logprobs));
+  EXPECT_TRUE(test::SameLogprobs(a_got.logprobs, a_alone.logprobs));
 }
 
 // v1_hybrid: SAM-B + SigLIP yield points; vl2_tiny: the batched SigLIP over VL2 tiles.

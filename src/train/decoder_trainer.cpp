@@ -30,27 +30,16 @@ DecoderTrainer::DecoderTrainer(const LlmConfig& config, const WeightStore& weigh
     : config_(Validated(config)) {
   const LlmConfig& c = config_;
   const std::string p = c.prefix + "model.";
-  embed_ = WeightRef(params, weights, p + "embed_tokens.weight");
-  final_norm_ = WeightRef(params, weights, p + "norm.weight");
-  lm_head_ = WeightRef(params, weights, c.prefix + "lm_head.weight");
   const int64_t d = c.hidden_size;
-  auto check = [&](const WeightRef& w, const std::string& name, const Shape& shape) {
-    if (w.shape() != shape)
-      Throw(ErrorCode::kCorruptData, ErrorContext{"training decoder", name, shape.ToString(), w.shape().ToString(), ""});
-  };
-  check(embed_, p + "embed_tokens.weight", Shape{c.vocab_size, d});
-  check(final_norm_, p + "norm.weight", Shape{d});
-  check(lm_head_, c.prefix + "lm_head.weight", Shape{c.vocab_size, d});
+  embed_ = WeightRef(params, weights, p + "embed_tokens.weight", Shape{c.vocab_size, d});
+  final_norm_ = WeightRef(params, weights, p + "norm.weight", Shape{d});
+  lm_head_ = WeightRef(params, weights, c.prefix + "lm_head.weight", Shape{c.vocab_size, d});
   layers_.resize(static_cast<size_t>(c.num_layers));
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const std::string lp = p + "layers." + std::to_string(l) + ".";
     Layer& L = layers_[static_cast<size_t>(l)];
-    auto get = [&](WeightRef& w, const std::string& name, const Shape& shape) {
-      w = WeightRef(params, weights, lp + name);
-      check(w, lp + name, shape);
-    };
-    get(L.input_norm, "input_layernorm.weight", Shape{d});
-    get(L.post_norm, "post_attention_layernorm.weight", Shape{d});
+    L.input_norm = WeightRef(params, weights, lp + "input_layernorm.weight", Shape{d});
+    L.post_norm = WeightRef(params, weights, lp + "post_attention_layernorm.weight", Shape{d});
     if (c.attention == AttentionKind::kMla)
       L.mla = std::make_unique<MlaTrainer>(c, weights, params, lp + "self_attn.");
     else
@@ -58,7 +47,7 @@ DecoderTrainer::DecoderTrainer(const LlmConfig& config, const WeightStore& weigh
     if (c.moe.IsMoeLayer(l))
       L.moe = std::make_unique<MoeTrainer>(c, weights, params, lp + "mlp.");
     else
-      L.mlp = std::make_unique<SwiGluMlp>(weights, params, lp + "mlp.", d, c.intermediate_size, "training decoder");
+      L.mlp = std::make_unique<SwiGluMlp>(weights, params, lp + "mlp.", d, c.intermediate_size);
   }
   saved_.resize(layers_.size());
 }

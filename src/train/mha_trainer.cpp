@@ -6,16 +6,6 @@
 #include "dsvl/error.h"
 
 namespace dsvl::train {
-namespace {
-
-WeightRef Checked(const WeightStore& weights, ParamSet& params, const std::string& name, const Shape& want) {
-  WeightRef w(params, weights, name);
-  if (w.shape() != want)
-    Throw(ErrorCode::kCorruptData, ErrorContext{"training attention", name, want.ToString(), w.shape().ToString(), ""});
-  return w;
-}
-
-}  // namespace
 
 MhaTrainer::MhaTrainer(const LlmConfig& config, const WeightStore& weights, ParamSet& params,
                        const std::string& prefix)
@@ -25,10 +15,10 @@ MhaTrainer::MhaTrainer(const LlmConfig& config, const WeightStore& weights, Para
                                            std::to_string(kv_heads_) + ", head_dim " + std::to_string(head_dim_) +
                                            " (kv heads must divide heads; head_dim even)");
   const int64_t qw = heads_ * head_dim_, kw = kv_heads_ * head_dim_;
-  wq_ = Checked(weights, params, prefix + "q_proj.weight", Shape{qw, hidden_});
-  wk_ = Checked(weights, params, prefix + "k_proj.weight", Shape{kw, hidden_});
-  wv_ = Checked(weights, params, prefix + "v_proj.weight", Shape{kw, hidden_});
-  wo_ = Checked(weights, params, prefix + "o_proj.weight", Shape{hidden_, qw});
+  wq_ = WeightRef(params, weights, prefix + "q_proj.weight", Shape{qw, hidden_});
+  wk_ = WeightRef(params, weights, prefix + "k_proj.weight", Shape{kw, hidden_});
+  wv_ = WeightRef(params, weights, prefix + "v_proj.weight", Shape{kw, hidden_});
+  wo_ = WeightRef(params, weights, prefix + "o_proj.weight", Shape{hidden_, qw});
 }
 
 void MhaTrainer::Forward(ThreadPool& pool, const float* xn, int64_t T, const float* cos, const float* sin,

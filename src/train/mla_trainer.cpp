@@ -28,10 +28,7 @@ MlaTrainer::MlaTrainer(const LlmConfig& c, const WeightStore& weights, ParamSet&
       D_(std::max(nope_ + rope_, v_dim_)),
       scale_(static_cast<float>(std::pow(static_cast<double>(nope_ + rope_), -0.5))) {
   auto get = [&](WeightRef& w, const std::string& name, const Shape& shape) {
-    w = WeightRef(params, weights, prefix + name);
-    if (w.shape() != shape)
-      Throw(ErrorCode::kCorruptData,
-            ErrorContext{"training MLA", prefix + name, shape.ToString(), w.shape().ToString(), ""});
+    w = WeightRef(params, weights, prefix + name, shape);
   };
   const int64_t qw = heads_ * qd_;
   if (q_lora_ > 0) {

@@ -12,11 +12,6 @@
 namespace dsvl::train {
 namespace {
 
-void CheckShape(const WeightRef& w, const std::string& name, const Shape& want) {
-  if (w.shape() != want)
-    Throw(ErrorCode::kCorruptData, ErrorContext{"training MoE", name, want.ToString(), w.shape().ToString(), ""});
-}
-
 std::vector<float> CorrectionBias(const MoeConfig& moe, const WeightStore& weights, const std::string& prefix) {
   if (moe.topk_method != MoeTopkMethod::kNoauxTc) return {};
   const TensorView& b = weights.Get(prefix + "gate.e_score_correction_bias", Shape{moe.n_routed_experts});
@@ -38,12 +33,11 @@ MoeTrainer::MoeTrainer(const LlmConfig& config, const WeightStore& weights, Para
       aux_alpha_(config.moe.aux_loss_alpha),
       router_(config.moe, CorrectionBias(config.moe, weights, prefix)),
       has_shared_(config.moe.n_shared_experts > 0) {
-  gate_weight_ = WeightRef(params, weights, prefix + "gate.weight");
-  CheckShape(gate_weight_, prefix + "gate.weight", Shape{E_, H_});
+  gate_weight_ = WeightRef(params, weights, prefix + "gate.weight", Shape{E_, H_});
   experts_w_.reserve(static_cast<size_t>(E_));
   for (int64_t e = 0; e < E_; ++e)
-    experts_w_.emplace_back(weights, params, prefix + "experts." + std::to_string(e) + ".", H_, I_, "training MoE");
-  if (has_shared_) shared_ = SwiGluMlp(weights, params, prefix + "shared_experts.", H_, S_, "training MoE");
+    experts_w_.emplace_back(weights, params, prefix + "experts." + std::to_string(e) + ".", H_, I_);
+  if (has_shared_) shared_ = SwiGluMlp(weights, params, prefix + "shared_experts.", H_, S_);
 }
 
 double MoeTrainer::Forward(ThreadPool& pool, const float* xn, int64_t T, float* out) {

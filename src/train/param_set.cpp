@@ -48,6 +48,11 @@ WeightRef::WeightRef(ParamSet& params, const WeightStore& weights, const std::st
   }
 }
 
+WeightRef::WeightRef(ParamSet& params, const WeightStore& weights, const std::string& name, const Shape& expected) {
+  weights.Get(name, expected);  // a trainable copy has the checkpoint's shape too
+  *this = WeightRef(params, weights, name);
+}
+
 const float* WeightRef::data() const {
   if (view_.dtype == DType::kF32 || view_.empty()) return view_.f32();
   if (frozen_.empty()) {

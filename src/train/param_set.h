@@ -48,6 +48,9 @@ class WeightRef {
  public:
   WeightRef() = default;
   WeightRef(ParamSet& params, const WeightStore& weights, const std::string& name);
+  // The same, after checking the checkpoint's shape as inference does (WeightStore::Get with a shape:
+  // kCorruptData naming the file, the tensor, the expected and the actual shape).
+  WeightRef(ParamSet& params, const WeightStore& weights, const std::string& name, const Shape& expected);
   WeightRef(const WeightRef&) = delete;  // view_ may point into frozen_
   WeightRef& operator=(const WeightRef&) = delete;
   WeightRef(WeightRef&&) = default;  // a moved vector keeps its buffer, so view_ stays valid

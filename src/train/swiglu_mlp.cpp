@@ -6,25 +6,14 @@
 #include "train/grad_ops.h"
 
 namespace dsvl::train {
-namespace {
-
-WeightRef Checked(const WeightStore& weights, ParamSet& params, const std::string& name, const Shape& want,
-                  const char* where) {
-  WeightRef w(params, weights, name);
-  if (w.shape() != want)
-    Throw(ErrorCode::kCorruptData, ErrorContext{where, name, want.ToString(), w.shape().ToString(), ""});
-  return w;
-}
-
-}  // namespace
 
 SwiGluMlp::SwiGluMlp(const WeightStore& weights, ParamSet& params, const std::string& prefix, int64_t hidden,
-                     int64_t inter, const char* where)
+                     int64_t inter)
     : hidden_(hidden),
       inter_(inter),
-      gate_(Checked(weights, params, prefix + "gate_proj.weight", Shape{inter, hidden}, where)),
-      up_(Checked(weights, params, prefix + "up_proj.weight", Shape{inter, hidden}, where)),
-      down_(Checked(weights, params, prefix + "down_proj.weight", Shape{hidden, inter}, where)) {}
+      gate_(params, weights, prefix + "gate_proj.weight", Shape{inter, hidden}),
+      up_(params, weights, prefix + "up_proj.weight", Shape{inter, hidden}),
+      down_(params, weights, prefix + "down_proj.weight", Shape{hidden, inter}) {}
 
 void SwiGluMlp::Forward(ThreadPool& pool, const float* x, int64_t T, float* out) {
   x_ = x;

@@ -19,10 +19,9 @@ namespace train {
 class SwiGluMlp {
  public:
   SwiGluMlp() = default;
-  // Reads <prefix>{gate,up,down}_proj.weight, checked against [inter, hidden] / [hidden, inter]; `where`
-  // names the block in errors.
+  // Reads <prefix>{gate,up,down}_proj.weight, checked against [inter, hidden] / [hidden, inter].
   SwiGluMlp(const WeightStore& weights, ParamSet& params, const std::string& prefix, int64_t hidden,
-            int64_t inter, const char* where);
+            int64_t inter);
 
   // out[T, hidden] (overwritten) from x[T, hidden], which must stay alive until Backward.
   void Forward(ThreadPool& pool, const float* x, int64_t T, float* out);

@@ -14,14 +14,6 @@ namespace {
 
 void Resize(std::vector<float>& v, int64_t n) { v.assign(static_cast<size_t>(n), 0.0f); }
 
-WeightRef Ref(ParamSet& params, const WeightStore& weights, const std::string& name, const Shape& want) {
-  WeightRef r(params, weights, name);
-  if (r.shape() != want)
-    Throw(ErrorCode::kCorruptData, ErrorContext{name, "shape", want.ToString(), r.shape().ToString(),
-                                                "training vision tower"});
-  return r;
-}
-
 void CheckConfig(const VitConfig& c) {
   const bool ok = c.image_size > 0 && c.patch_size > 0 && c.patch_size <= c.image_size && c.width > 0 &&
                   c.layers > 0 && c.heads > 0 && c.width % c.heads == 0 && c.mlp_hidden > 0;
@@ -57,27 +49,27 @@ VitTrainer::VitTrainer(const VitConfig& config, const WeightStore& weights, Para
   CheckConfig(config_);
   const std::string& p = config_.prefix;
   const int64_t W = config_.width, ps = config_.patch_size, F = config_.mlp_hidden;
-  patch_w_ = Ref(params, weights, p + "patch_embed.proj.weight", Shape{W, 3, ps, ps});
-  patch_b_ = Ref(params, weights, p + "patch_embed.proj.bias", Shape{W});
-  pos_embed_ = Ref(params, weights, p + "pos_embed", Shape{1, tokens(), W});
-  norm_w_ = Ref(params, weights, p + "norm.weight", Shape{W});
-  norm_b_ = Ref(params, weights, p + "norm.bias", Shape{W});
+  patch_w_ = WeightRef(params, weights, p + "patch_embed.proj.weight", Shape{W, 3, ps, ps});
+  patch_b_ = WeightRef(params, weights, p + "patch_embed.proj.bias", Shape{W});
+  pos_embed_ = WeightRef(params, weights, p + "pos_embed", Shape{1, tokens(), W});
+  norm_w_ = WeightRef(params, weights, p + "norm.weight", Shape{W});
+  norm_b_ = WeightRef(params, weights, p + "norm.bias", Shape{W});
   blocks_.resize(static_cast<size_t>(config_.layers));
   for (int64_t l = 0; l < config_.layers; ++l) {
     const std::string b = p + "blocks." + std::to_string(l) + ".";
     Block& blk = blocks_[static_cast<size_t>(l)];
-    blk.norm1_w = Ref(params, weights, b + "norm1.weight", Shape{W});
-    blk.norm1_b = Ref(params, weights, b + "norm1.bias", Shape{W});
-    blk.qkv_w = Ref(params, weights, b + "attn.qkv.weight", Shape{3 * W, W});
-    blk.qkv_b = Ref(params, weights, b + "attn.qkv.bias", Shape{3 * W});
-    blk.proj_w = Ref(params, weights, b + "attn.proj.weight", Shape{W, W});
-    blk.proj_b = Ref(params, weights, b + "attn.proj.bias", Shape{W});
-    blk.norm2_w = Ref(params, weights, b + "norm2.weight", Shape{W});
-    blk.norm2_b = Ref(params, weights, b + "norm2.bias", Shape{W});
-    blk.fc1_w = Ref(params, weights, b + "mlp.fc1.weight", Shape{F, W});
-    blk.fc1_b = Ref(params, weights, b + "mlp.fc1.bias", Shape{F});
-    blk.fc2_w = Ref(params, weights, b + "mlp.fc2.weight", Shape{W, F});
-    blk.fc2_b = Ref(params, weights, b + "mlp.fc2.bias", Shape{W});
+    blk.norm1_w = WeightRef(params, weights, b + "norm1.weight", Shape{W});
+    blk.norm1_b = WeightRef(params, weights, b + "norm1.bias", Shape{W});
+    blk.qkv_w = WeightRef(params, weights, b + "attn.qkv.weight", Shape{3 * W, W});
+    blk.qkv_b = WeightRef(params, weights, b + "attn.qkv.bias", Shape{3 * W});
+    blk.proj_w = WeightRef(params, weights, b + "attn.proj.weight", Shape{W, W});
+    blk.proj_b = WeightRef(params, weights, b + "attn.proj.bias", Shape{W});
+    blk.norm2_w = WeightRef(params, weights, b + "norm2.weight", Shape{W});
+    blk.norm2_b = WeightRef(params, weights, b + "norm2.bias", Shape{W});
+    blk.fc1_w = WeightRef(params, weights, b + "mlp.fc1.weight", Shape{F, W});
+    blk.fc1_b = WeightRef(params, weights, b + "mlp.fc1.bias", Shape{F});
+    blk.fc2_w = WeightRef(params, weights, b + "mlp.fc2.weight", Shape{W, F});
+    blk.fc2_b = WeightRef(params, weights, b + "mlp.fc2.bias", Shape{W});
   }
   saved_.resize(blocks_.size());
 }

@@ -66,22 +66,10 @@ void Vl2LayoutBackward(const std::vector<int64_t>& sources, const float* d_rows,
   }
 }
 
-namespace {
-
-WeightRef LayoutVector(ParamSet& params, const WeightStore& weights, const std::string& name, int64_t dim) {
-  WeightRef r(params, weights, name);
-  if (r.shape() != Shape{dim})
-    Throw(ErrorCode::kCorruptData,
-          ErrorContext{name, "shape", Shape{dim}.ToString(), r.shape().ToString(), "training VL2 tile layout"});
-  return r;
-}
-
-}  // namespace
-
 Vl2LayoutTrainer::Vl2LayoutTrainer(const WeightStore& weights, ParamSet& params, int64_t dim)
     : dim_(dim),
-      newline_(LayoutVector(params, weights, "image_newline", dim)),
-      separator_(LayoutVector(params, weights, "view_seperator", dim)) {}  // the checkpoint's spelling
+      newline_(params, weights, "image_newline", Shape{dim}),
+      separator_(params, weights, "view_seperator", Shape{dim}) {}  // the checkpoint's spelling
 
 int64_t Vl2LayoutTrainer::Forward(const std::vector<Vl2TileGrid>& images, const float* views, float* rows) {
   if (images.empty()) Throw(ErrorCode::kInvalidArgument, "training VL2 tile layout: no images");

@@ -14,6 +14,8 @@ const DTypeInfo& GetDTypeInfo(DType t) {
       {"I64", 1, 8}, {"U8", 1, 1},   {"BOOL", 1, 1},
       // Block-quantised (kernels/quant_formats.h): elements per block, bytes per block.
       {"Q8_0", 32, 34}, {"Q4_0", 32, 18}, {"Q4_K", 256, 148},
+      // In-memory interleaved forms: per row, the same bytes per block as the plain type.
+      {"Q8_0x8", 32, 34}, {"Q4_0x8", 32, 18}, {"Q4_Kx8", 256, 148},
   };
   return kInfo[static_cast<int>(t)];
 }
@@ -95,6 +97,9 @@ std::string Shape::ToString() const {
 
 TensorView TensorView::Slice0(int64_t begin, int64_t end) const {
   DSVL_CHECK(rank() >= 1 && begin >= 0 && begin <= end && end <= shape[0], "slice out of range");
+  // Interleaved quantised rows come in groups of 8: a slice must not split one.
+  DSVL_CHECK(!IsInterleavedQuant(dtype) || (begin % kInterleavedRows == 0 && end % kInterleavedRows == 0),
+             "slice of an interleaved tensor not at a multiple of 8 rows");
   int64_t inner = shape[0] ? numel() / shape[0] : 0;
   TensorView v = *this;
   v.shape[0] = end - begin;

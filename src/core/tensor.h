@@ -16,8 +16,23 @@ namespace dsvl {
 // Element types. The block-quantised types (docs/quantization.md has their byte layout) store a
 // row of a weight matrix as consecutive blocks of block_elems values; code that sizes buffers must
 // go through DTypeBytes(), never sizeof(element).
-enum class DType : uint8_t { kF32, kBF16, kF16, kI32, kI64, kU8, kBool, kQ8_0, kQ4_0, kQ4_K };
-inline bool IsQuantized(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0 || t == DType::kQ4_K; }
+//
+// The *x8 types are in-memory only (never read from or written to a file): the same blocks with the
+// quants of 8 consecutive rows interleaved, which the decode GEMV streams with one scale vector per
+// 8 rows (docs/quantization.md, "Interleaved layouts"). A tensor of them has rows() a multiple of 8,
+// takes exactly the bytes of its plain type, and can be sliced along rows only at multiples of 8.
+enum class DType : uint8_t { kF32, kBF16, kF16, kI32, kI64, kU8, kBool, kQ8_0, kQ4_0, kQ4_K, kQ8_0x8, kQ4_0x8, kQ4_Kx8 };
+// The plain block types, as stored in files.
+constexpr bool IsQuantized(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0 || t == DType::kQ4_K; }
+constexpr bool IsInterleavedQuant(DType t) { return t == DType::kQ8_0x8 || t == DType::kQ4_0x8 || t == DType::kQ4_Kx8; }
+// The plain type whose blocks an interleaved type holds (t itself otherwise), and back.
+constexpr DType PlainQuantType(DType t) {
+  return t == DType::kQ8_0x8 ? DType::kQ8_0 : t == DType::kQ4_0x8 ? DType::kQ4_0 : t == DType::kQ4_Kx8 ? DType::kQ4_K : t;
+}
+constexpr DType InterleavedQuantType(DType t) {
+  return t == DType::kQ8_0 ? DType::kQ8_0x8 : t == DType::kQ4_0 ? DType::kQ4_0x8 : t == DType::kQ4_K ? DType::kQ4_Kx8 : t;
+}
+constexpr int64_t kInterleavedRows = 8;
 
 struct DTypeInfo {
   const char* name;     // safetensors spelling: "F32", "BF16", ...

@@ -246,7 +246,7 @@ void WeightStore::Replace(const std::string& name, Tensor owned) {
                                                     it->second.view.shape.ToString(), owned.shape().ToString(), ""});
   ReleasePages(name);
   it->second.view = owned.view();
-  owned_.push_back(std::move(owned));
+  owned_[name] = std::move(owned);
 }
 
 size_t WeightStore::total_bytes() const {

@@ -44,9 +44,9 @@ class WeightStore {
   // Sum of tensor bytes.
   size_t total_bytes() const;
 
-  // Replaces a tensor by memory the store owns (weights quantised at load): Get() then returns a
-  // view of `owned`, which must keep the tensor's logical shape. Views handed out before point to
-  // the old data, so replace before building the model.
+  // Replaces a tensor by memory the store owns (weights quantised or repacked at load): Get() then
+  // returns a view of `owned`, which must keep the tensor's logical shape. A tensor replaced before
+  // is freed. Views handed out before point to the old data, so replace before building the model.
   void Replace(const std::string& name, Tensor owned);
   // Drops this process's resident pages of a mapped tensor that will not be read again (whole
   // pages inside it only), so converting a large checkpoint does not keep the source resident.
@@ -60,7 +60,7 @@ class WeightStore {
   std::string source_;
   std::vector<std::unique_ptr<MappedFile>> files_;
   std::map<std::string, WeightInfo> tensors_;
-  std::vector<Tensor> owned_;  // tensors Replace()d, viewed by their WeightInfo
+  std::map<std::string, Tensor> owned_;  // tensors Replace()d, viewed by their WeightInfo
 };
 
 // Writes tensors to a .safetensors file (for make-model and tests). Tensors are written in the given

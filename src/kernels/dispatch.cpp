@@ -1,6 +1,7 @@
 // Routes each SIMD-accelerated kernel to the variant for the active ISA (isa.h), or to the scalar
 // reference (reference.h) when none applies. Validates arguments and widens small f32 side inputs
 // (bias, norm weights) into per-thread scratch so the variants only see f32 + raw weight bytes.
+#include <cstdlib>
 #include <string>
 
 #include "dsvl/error.h"
@@ -45,14 +46,28 @@ const float* AsF32(const TensorView& t, int64_t n, float* scratch) {
 
 void simd::SetVariantOverrideForTesting(const Variant* v) { g_variant_override = v; }
 
+DType DecodeLayout(DType t, int64_t rows) {
+  static const bool disabled = [] {
+    const char* e = std::getenv("DSVL_INTERLEAVE");
+    return e && std::string(e) == "0";
+  }();
+  const simd::Variant* v = ActiveVariant();
+  if (disabled || !v || !v->interleaved_quant || !IsQuantized(t) || rows <= 0 || rows % kInterleavedRows != 0) return t;
+  return InterleavedQuantType(t);
+}
+
 void Linear(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& w,
             const TensorView* bias, float* y, int64_t ldx, int64_t ldy) {
-  if (!IsQuantized(w.dtype)) CheckFloatDType(w, "Linear weight");
+  const bool quantized = IsQuantized(w.dtype) || IsInterleavedQuant(w.dtype);
+  if (!quantized) CheckFloatDType(w, "Linear weight");
   const int64_t N = w.rows();
   if (w.cols() != K)
     Throw(ErrorCode::kInvalidArgument,
           ErrorContext{"Linear weight", "shape", "[N, " + std::to_string(K) + "]", w.shape.ToString(), ""});
-  if (IsQuantized(w.dtype) && !quant::QuantizableRowLength(w.dtype, K))
+  if (IsInterleavedQuant(w.dtype) && N % kInterleavedRows != 0)
+    Throw(ErrorCode::kInvalidArgument,
+          ErrorContext{"Linear weight", "rows", "a multiple of 8", std::to_string(N), DTypeName(w.dtype)});
+  if (quantized && !quant::QuantizableRowLength(w.dtype, K))
     Throw(ErrorCode::kInvalidArgument,
           ErrorContext{"Linear weight", "cols",
                        "a positive multiple of " + std::to_string(GetDTypeInfo(w.dtype).block_elems),
@@ -65,7 +80,7 @@ void Linear(ThreadPool& pool, const float* x, int64_t M, int64_t K, const Tensor
             ErrorContext{"Linear bias", "numel", std::to_string(N), std::to_string(bias->numel()), ""});
   }
   const simd::Variant* v = ActiveVariant();
-  if (!v) return ref::Linear(pool, x, M, K, w, bias, y, ldx, ldy);
+  if (!v || (IsInterleavedQuant(w.dtype) && !v->interleaved_quant)) return ref::Linear(pool, x, M, K, w, bias, y, ldx, ldy);
   simd::GemmArgs g;
   g.M = M; g.N = N; g.K = K;
   g.A = x; g.lda = ldx ? ldx : K;

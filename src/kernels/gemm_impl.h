@@ -180,7 +180,7 @@ struct GemmImpl {
   // past nc.
   template <DType D>
   static void PackB(const MatB& B, int64_t n0, int64_t nc, int64_t k0, int64_t kc, float* P) {
-    if constexpr (IsQuantizedType(D)) PackQuantB<D>(B, n0, nc, k0, kc, P);
+    if constexpr (IsQuantizedType(D) || IsInterleavedQuant(D)) PackQuantB<D>(B, n0, nc, k0, kc, P);
     else PackPlainB<D>(B, n0, nc, k0, kc, P);
   }
 
@@ -195,7 +195,22 @@ struct GemmImpl {
       float* dst = P + p * kc * NR;
       const int64_t cols = MinI(NR, nc - p * NR);
       const uint8_t* src = static_cast<const uint8_t*>(B.data) + (n0 + p * NR) * row_bytes;
-      for (int64_t j = 0; j < cols; ++j) DequantBlocks<D>(src + j * row_bytes, k0 / 32, kc / 32, rows + j * kc);
+      if constexpr (IsInterleavedQuant(D)) {
+        // Each row is first taken out of its group of 8 as plain blocks, then widened as those.
+        constexpr DType kPlain = PlainQuantType(D);
+        constexpr int64_t kSuper = kPlain == DType::kQ4_K ? 8 : 1;  // blocks of 32 per stored block
+        const int64_t sb0 = k0 / 32 / kSuper, sb1 = CeilDiv((k0 + kc) / 32, kSuper);
+        uint8_t* plain = ThreadScratchAs<uint8_t>(ScratchSlot::kDequantRow,
+                                                  static_cast<size_t>(DTypeBytes(kPlain, (sb1 - sb0) * 32 * kSuper)));
+        for (int64_t j = 0; j < cols; ++j) {
+          const int64_t n = n0 + p * NR + j;
+          const uint8_t* group = static_cast<const uint8_t*>(B.data) + (n / 8) * 8 * row_bytes;
+          quant::ExtractInterleavedRow(D, group, static_cast<int>(n % 8), sb0, sb1 - sb0, plain);
+          DequantBlocks<kPlain>(plain, k0 / 32 - sb0 * kSuper, kc / 32, rows + j * kc);
+        }
+      } else {
+        for (int64_t j = 0; j < cols; ++j) DequantBlocks<D>(src + j * row_bytes, k0 / 32, kc / 32, rows + j * kc);
+      }
       const int64_t rows8 = cols / 8 * 8;
       for (int64_t j = 0; j < rows8; j += 8)
         for (int64_t k = 0; k < kc; k += 8) PackBlock8x8<DType::kF32>(rows, j * kc + k, kc, dst + k * NR + j);
@@ -420,6 +435,9 @@ struct GemmImpl {
       case DType::kQ8_0: Blocked<DType::kQ8_0>(pool, g); break;
       case DType::kQ4_0: Blocked<DType::kQ4_0>(pool, g); break;
       case DType::kQ4_K: Blocked<DType::kQ4_K>(pool, g); break;
+      case DType::kQ8_0x8: Blocked<DType::kQ8_0x8>(pool, g); break;
+      case DType::kQ4_0x8: Blocked<DType::kQ4_0x8>(pool, g); break;
+      case DType::kQ4_Kx8: Blocked<DType::kQ4_Kx8>(pool, g); break;
       case DType::kBF16: gemv ? Gemv<DType::kBF16>(pool, g) : Blocked<DType::kBF16>(pool, g); break;
       case DType::kF16: gemv ? Gemv<DType::kF16>(pool, g) : Blocked<DType::kF16>(pool, g); break;
       default: gemv ? Gemv<DType::kF32>(pool, g) : Blocked<DType::kF32>(pool, g); break;

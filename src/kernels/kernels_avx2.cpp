@@ -3,6 +3,7 @@
 #include "kernels/attention_impl.h"
 #include "kernels/gemm_impl.h"
 #include "kernels/gemv_quant_impl.h"
+#include "kernels/gemv_quant_x8_impl.h"
 #include "kernels/int8_dot.h"
 #include "kernels/rowops_impl.h"
 #include "kernels/vec_avx2.h"
@@ -11,6 +12,12 @@ namespace dsvl::kernels::simd {
 namespace {
 
 void GemmAvx2(ThreadPool& pool, const GemmArgs& g) {
+  if (IsInterleavedQuant(g.B.dtype)) {
+    // Repacked at load for decode: the interleaved GEMV; a prefill chunk widens the weights as the
+    // plain types do (gemm_impl.h).
+    if (g.M > 0 && g.N > 0 && g.K > 0 && g.M <= kQuantGemvMaxM) return QuantGemvX8<VecAvx2>::Run(pool, g);
+    return GemmImpl<VecAvx2>::Run(pool, g);
+  }
   if (IsQuantized(g.B.dtype)) {
     static const bool avx_vnni = CpuHasAvxVnni();
     return avx_vnni ? QuantGemmAvxVnni(pool, g) : QuantGemmEntry<I8DotAvx2, VecAvx2>(pool, g);
@@ -22,7 +29,7 @@ void AttentionAvx2(ThreadPool& pool, const AttentionArgs& a) { AttentionImpl<Vec
 }  // namespace
 
 const Variant& Avx2Variant() {
-  static const Variant v{&GemmAvx2, &AttentionAvx2, RowImpl<VecAvx2>::Table()};
+  static const Variant v{&GemmAvx2, &AttentionAvx2, RowImpl<VecAvx2>::Table(), /*interleaved_quant=*/true};
   return v;
 }
 

@@ -21,8 +21,14 @@ namespace dsvl::kernels {
 // simd::kQuantGemvMaxM (decode), and all calls where AVX512-VNNI is used, quantise x to 8 bits per
 // block of 32 and use integer dot products (result as ref::LinearQ8Act); the other calls (larger M
 // on CPUs without VNNI, the scalar variant) keep x in f32 (as ref::Linear). See simd.h.
+// Interleaved quantised w (Q8_0x8, ...; N a multiple of 8): the same results as the plain type up
+// to f32 summation order; a variant without kernels for them computes as ref::Linear.
 void Linear(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& w,
             const TensorView* bias, float* y, int64_t ldx = 0, int64_t ldy = 0);
+// The type a plain quantised weight (Q8_0, Q4_0, Q4_K) with `rows` rows should be repacked to for
+// this CPU's kernels (InterleavedQuantType(t)), or t itself where the active variant has no
+// interleaved kernels, rows is not a multiple of 8, or DSVL_INTERLEAVE=0 is set (docs/quantization.md).
+DType DecodeLayout(DType t, int64_t rows);
 // Calls with M <= kRowInvariantMaxM give every row bitwise what a one-row call on that row gives
 // (every variant and weight type: the decode GEMVs do the same arithmetic per output whatever M),
 // so rows of different sequences can share a call (batched decoding). Larger M (the blocked GEMM)

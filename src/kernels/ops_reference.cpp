@@ -35,6 +35,23 @@ void ToF32(const TensorView& w, int64_t begin, int64_t n, float* out) {
       quant::DequantizeRow(w.dtype, p, n, out);
       return;
     }
+    case DType::kQ8_0x8:
+    case DType::kQ4_0x8:
+    case DType::kQ4_Kx8: {
+      // Whole rows only: each is taken out of its group of 8, then dequantised as a plain row.
+      const int64_t K = w.cols();
+      DSVL_CHECK(begin % K == 0 && n % K == 0, std::string("ToF32: range of ") + DTypeName(w.dtype) + " not whole rows");
+      const DType plain = PlainQuantType(w.dtype);
+      const int64_t row_bytes = static_cast<int64_t>(DTypeBytes(plain, K));
+      const int64_t blocks = K / GetDTypeInfo(plain).block_elems;
+      std::vector<uint8_t> tmp(static_cast<size_t>(row_bytes));
+      for (int64_t row = begin / K; row < (begin + n) / K; ++row) {
+        const uint8_t* group = w.as<const uint8_t>() + (row / kInterleavedRows) * kInterleavedRows * row_bytes;
+        quant::ExtractInterleavedRow(w.dtype, group, static_cast<int>(row % kInterleavedRows), 0, blocks, tmp.data());
+        quant::DequantizeRow(plain, tmp.data(), K, out + (row - begin / K) * K);
+      }
+      return;
+    }
     default:
       Throw(ErrorCode::kUnsupported, std::string("kernel input dtype ") + DTypeName(w.dtype));
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "dsvl/error.h"
@@ -110,7 +111,110 @@ void QuantizeQ4_K(const float* x, BlockQ4_K* b) {
 
 bool QuantizableRowLength(DType t, int64_t cols) {
   const int64_t block = GetDTypeInfo(t).block_elems;
-  return IsQuantized(t) && cols > 0 && cols % block == 0;
+  return (IsQuantized(t) || IsInterleavedQuant(t)) && cols > 0 && cols % block == 0;
+}
+
+namespace {
+
+// Interleaves 8 rows' quant bytes: out[32c + 4r + i] = rows[r][c * 4 + i] for pieces c < n / 4.
+void InterleavePieces(const uint8_t* const rows[8], int n, uint8_t* out) {
+  for (int c = 0; c < n / 4; ++c)
+    for (int r = 0; r < 8; ++r) std::memcpy(out + 32 * c + 4 * r, rows[r] + 4 * c, 4);
+}
+void ExtractPieces(const uint8_t* in, int r, int n, uint8_t* out) {
+  for (int c = 0; c < n / 4; ++c) std::memcpy(out + 4 * c, in + 32 * c + 4 * r, 4);
+}
+
+}  // namespace
+
+void InterleaveGroup(DType t, const void* plain, int64_t K, int64_t g, void* out) {
+  CheckLength(t, K, "InterleaveGroup");
+  const int64_t row_bytes = static_cast<int64_t>(DTypeBytes(t, K));
+  const uint8_t* base = static_cast<const uint8_t*>(plain) + 8 * g * row_bytes;
+  uint8_t* dst = static_cast<uint8_t*>(out) + 8 * g * row_bytes;
+  const uint8_t* rows[8];
+  switch (t) {
+    case DType::kQ8_0:
+      for (int64_t b = 0; b < K / 32; ++b) {
+        auto* o = reinterpret_cast<BlockQ8_0x8*>(dst) + b;
+        for (int r = 0; r < 8; ++r) {
+          const auto* blk = reinterpret_cast<const BlockQ8_0*>(base + r * row_bytes) + b;
+          o->d[r] = blk->d;
+          rows[r] = reinterpret_cast<const uint8_t*>(blk->qs);
+        }
+        InterleavePieces(rows, 32, reinterpret_cast<uint8_t*>(o->qs));
+      }
+      return;
+    case DType::kQ4_0:
+      for (int64_t b = 0; b < K / 32; ++b) {
+        auto* o = reinterpret_cast<BlockQ4_0x8*>(dst) + b;
+        for (int r = 0; r < 8; ++r) {
+          const auto* blk = reinterpret_cast<const BlockQ4_0*>(base + r * row_bytes) + b;
+          o->d[r] = blk->d;
+          rows[r] = blk->qs;
+        }
+        InterleavePieces(rows, 16, o->qs);
+      }
+      return;
+    case DType::kQ4_K:
+      for (int64_t b = 0; b < K / 256; ++b) {
+        auto* o = reinterpret_cast<BlockQ4_Kx8*>(dst) + b;
+        for (int r = 0; r < 8; ++r) {
+          const auto* blk = reinterpret_cast<const BlockQ4_K*>(base + r * row_bytes) + b;
+          o->d[r] = blk->d;
+          o->dmin[r] = blk->dmin;
+          for (int j = 0; j < 8; ++j) {
+            o->scales[8 * j + r] = blk->scales[j];
+            o->mins[8 * j + r] = blk->mins[j];
+          }
+        }
+        for (int p = 0; p < 4; ++p) {
+          for (int r = 0; r < 8; ++r) rows[r] = (reinterpret_cast<const BlockQ4_K*>(base + r * row_bytes) + b)->qs + 32 * p;
+          InterleavePieces(rows, 32, o->qs + 256 * p);
+        }
+      }
+      return;
+    default:
+      Throw(ErrorCode::kUnsupported, std::string("InterleaveGroup: ") + DTypeName(t));
+  }
+}
+
+void ExtractInterleavedRow(DType x8, const void* group, int r, int64_t block0, int64_t nblocks, void* out) {
+  DSVL_CHECK(r >= 0 && r < 8, "ExtractInterleavedRow: row in group");
+  const auto* in = static_cast<const uint8_t*>(group);
+  switch (x8) {
+    case DType::kQ8_0x8:
+      for (int64_t b = 0; b < nblocks; ++b) {
+        const auto* i = reinterpret_cast<const BlockQ8_0x8*>(in) + block0 + b;
+        auto* o = static_cast<BlockQ8_0*>(out) + b;
+        o->d = i->d[r];
+        ExtractPieces(reinterpret_cast<const uint8_t*>(i->qs), r, 32, reinterpret_cast<uint8_t*>(o->qs));
+      }
+      return;
+    case DType::kQ4_0x8:
+      for (int64_t b = 0; b < nblocks; ++b) {
+        const auto* i = reinterpret_cast<const BlockQ4_0x8*>(in) + block0 + b;
+        auto* o = static_cast<BlockQ4_0*>(out) + b;
+        o->d = i->d[r];
+        ExtractPieces(i->qs, r, 16, o->qs);
+      }
+      return;
+    case DType::kQ4_Kx8:
+      for (int64_t b = 0; b < nblocks; ++b) {
+        const auto* i = reinterpret_cast<const BlockQ4_Kx8*>(in) + block0 + b;
+        auto* o = static_cast<BlockQ4_K*>(out) + b;
+        o->d = i->d[r];
+        o->dmin = i->dmin[r];
+        for (int j = 0; j < 8; ++j) {
+          o->scales[j] = i->scales[8 * j + r];
+          o->mins[j] = i->mins[8 * j + r];
+        }
+        for (int p = 0; p < 4; ++p) ExtractPieces(i->qs + 256 * p, r, 32, o->qs + 32 * p);
+      }
+      return;
+    default:
+      Throw(ErrorCode::kUnsupported, std::string("ExtractInterleavedRow: ") + DTypeName(x8));
+  }
 }
 
 void QuantizeRow(DType t, const float* x, int64_t n, void* out) {
@@ -127,6 +231,7 @@ void QuantizeRow(DType t, const float* x, int64_t n, void* out) {
       return;
     default: break;
   }
+  Throw(ErrorCode::kUnsupported, std::string("a row of ") + DTypeName(t) + " (plain block types only)");
 }
 
 void DequantizeRow(DType t, const void* in, int64_t n, float* out) {
@@ -163,6 +268,7 @@ void DequantizeRow(DType t, const void* in, int64_t n, float* out) {
       return;
     default: break;
   }
+  Throw(ErrorCode::kUnsupported, std::string("a row of ") + DTypeName(t) + " (plain block types only)");
 }
 
 }  // namespace dsvl::quant

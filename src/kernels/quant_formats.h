@@ -41,8 +41,49 @@ struct BlockQ4_K {
 };
 static_assert(sizeof(BlockQ4_K) == 148);
 
+// ---- Interleaved forms (DType kQ8_0x8, kQ4_0x8, kQ4_Kx8; in memory only). Rows come in groups of 8;
+// a group is one row's blocks long: block b of the group holds block b of its 8 rows, with each
+// row's quants cut into 4-byte pieces and the pieces of the 8 rows alternating, so that 32 bytes
+// hold the same 4 positions of all 8 rows (row r's piece at byte 4r). A dot-product instruction
+// then yields one row per 32-bit lane, and each block's 8 scales load as one vector.
+
+// Block b of 8 Q8_0 rows: qs[32c + 4r + i] = row r's qs[4c + i] (c < 8).  272 bytes.
+struct BlockQ8_0x8 {
+  uint16_t d[8];  // f16, row r's d
+  int8_t qs[256];
+};
+static_assert(sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0));
+
+// Block b of 8 Q4_0 rows: qs[32c + 4r + i] = row r's qs[4c + i] (c < 4): low nibbles are values
+// 4c..4c+3, high nibbles values 16+4c..16+4c+3.  144 bytes.
+struct BlockQ4_0x8 {
+  uint16_t d[8];
+  uint8_t qs[128];
+};
+static_assert(sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0));
+
+// Super-block b of 8 Q4_K rows: scales[8j + r] / mins[8j + r] = row r's scales[j] / mins[j];
+// qs[256p + 32c + 4r + i] = row r's qs[32p + 4c + i] (p < 4, c < 8): in the 256 bytes of pair p,
+// low nibbles are sub-block 2p, high nibbles sub-block 2p + 1.  1184 bytes.
+struct BlockQ4_Kx8 {
+  uint16_t d[8];
+  uint16_t dmin[8];
+  uint8_t scales[64];
+  uint8_t mins[64];
+  uint8_t qs[1024];
+};
+static_assert(sizeof(BlockQ4_Kx8) == 8 * sizeof(BlockQ4_K));
+
+// Rewrites rows [8g, 8g + 8) of a plain quantised [N, K] matrix (`plain` of type t: Q8_0, Q4_0 or
+// Q4_K) as group g of its interleaved form in `out` (both at the matrix's start). Callers split
+// the groups across threads.
+void InterleaveGroup(DType t, const void* plain, int64_t K, int64_t g, void* out);
+// Row r (< 8) of interleaved group `group` (pointer to the group's first block), plain blocks
+// [block0, block0 + nblocks) of it written to `out` as the plain type's blocks (Q4_K: super-blocks).
+void ExtractInterleavedRow(DType x8, const void* group, int r, int64_t block0, int64_t nblocks, void* out);
+
 // Whether a row of `cols` values can be stored as `t` (cols a positive multiple of the block).
-bool QuantizableRowLength(DType t, int64_t cols);
+bool QuantizableRowLength(DType t, int64_t cols);  // t plain or interleaved
 
 // Reference conversions of n values (n a multiple of t's block). Quantize picks scales from the
 // data (round to nearest; Q4_K refines each sub-block's scale and minimum by least squares).

@@ -31,6 +31,7 @@ const char* SlotName(ScratchSlot slot) {
     case ScratchSlot::kConvOut: return "kernel scratch (conv2d output)";
     case ScratchSlot::kQuantX: return "kernel scratch (int8-quantised activations)";
     case ScratchSlot::kDequantB: return "kernel scratch (dequantised weight panel)";
+    case ScratchSlot::kDequantRow: return "kernel scratch (row taken out of an interleaved group)";
     case ScratchSlot::kCount: break;
   }
   return "kernel scratch";

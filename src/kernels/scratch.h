@@ -21,6 +21,7 @@ enum class ScratchSlot {
   kConvOut,      // Conv2d: [pixels, O] result before the transpose to [O, pixels]
   kQuantX,       // quantised-weight GEMV: activations quantised to int8 blocks (calling thread)
   kDequantB,     // GEMM over quantised weights: rows of a weight panel dequantised to f32 (workers)
+  kDequantRow,   // GEMM over interleaved quantised weights: one row taken out of its group (workers)
   kCount,
 };
 

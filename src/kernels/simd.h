@@ -57,6 +57,9 @@ struct Variant {
   void (*gemm)(ThreadPool& pool, const GemmArgs& g);
   void (*attention)(ThreadPool& pool, const AttentionArgs& a);
   RowOps rows;
+  // Whether gemm takes the interleaved quantised types (DType kQ8_0x8, ...): GEMV kernels for them
+  // exist only where they were measured faster than the plain rows (the AVX2 variant so far).
+  bool interleaved_quant = false;
 };
 
 // Linear over quantised weights with AVX512-VNNI dot products (quant_vnni_avx512.cpp), shared by

@@ -20,9 +20,10 @@ ThreadPool& InlinePool() {
 // weights, the grain the GEMV kernel itself uses, so that a task's streaming outweighs handing it
 // out.
 constexpr int64_t kMaxSlicedRows = 4;
+// A multiple of 8 rows, so that interleaved quantised weights (groups of 8 rows) slice cleanly.
 int64_t SliceRows(int64_t K, DType dtype) {
   const int64_t row_bytes = std::max<int64_t>(1, static_cast<int64_t>(DTypeBytes(dtype, K)));
-  return std::max<int64_t>(4, ((int64_t{256} << 10) / row_bytes + 3) / 4 * 4);
+  return std::max<int64_t>(8, ((int64_t{256} << 10) / row_bytes + 7) / 8 * 8);
 }
 
 }  // namespace
@@ -35,7 +36,8 @@ void LinearBatch::Add(const float* x, int64_t M, int64_t K, const TensorView& w,
     Throw(ErrorCode::kInvalidArgument,
           ErrorContext{"LinearBatch weight", "shape", "[N, " + std::to_string(K) + "]", w.shape.ToString(), ""});
   }
-  if (w.dtype != DType::kF32 && w.dtype != DType::kBF16 && w.dtype != DType::kF16 && !IsQuantized(w.dtype)) {
+  if (w.dtype != DType::kF32 && w.dtype != DType::kBF16 && w.dtype != DType::kF16 && !IsQuantized(w.dtype) &&
+      !IsInterleavedQuant(w.dtype)) {
     Throw(ErrorCode::kUnsupported,
           ErrorContext{"LinearBatch weight", "dtype", "F32, BF16, F16 or a block type", DTypeName(w.dtype), ""});
   }

@@ -14,6 +14,7 @@
 #include "model/generator.h"
 #include "model/grounding.h"
 #include "model/image_hash.h"
+#include "model/decode_layout.h"
 #include "model/quantize.h"
 
 namespace dsvl {
@@ -129,6 +130,7 @@ void ModelImpl::LoadQuantized(const ModelOptions& options) {
     });
   }
   CheckQuantizedTensorsReadable(manifest, *weights_);
+  RepackForDecode(*weights_, manifest, *pool_);
 }
 
 const ImageEmbedder& ModelImpl::embedder() const {

@@ -46,6 +46,14 @@ struct QuantWeights {
   }
   TensorView view() const { return TensorView(dtype, shape, bytes.data()); }
   TensorView abs_view() const { return TensorView(DType::kF32, shape, abs_f32.data()); }
+
+  // Rewrites the weights in the interleaved form of their type (N must be a multiple of 8).
+  void Interleave() {
+    std::vector<uint8_t> x8(bytes.size());
+    for (int64_t g = 0; g < shape[0] / 8; ++g) quant::InterleaveGroup(dtype, bytes.data(), shape[1], g, x8.data());
+    bytes.swap(x8);
+    dtype = InterleavedQuantType(dtype);
+  }
 };
 
 // |x - x̂| bound per element: half the block's quantisation step d = max|x| / 127.
@@ -77,14 +85,21 @@ bool QuantisesActivations(Variant v, int64_t M) {
   return v != Variant::kScalar && (M <= simd::kQuantGemvMaxM || IntegerGemm(v));
 }
 
+// Whether the installed variant has kernels for the interleaved types (else Linear computes them as
+// ref::Linear, with f32 activations). DecodeLayout reports it (DSVL_INTERLEAVE=0 would hide it).
+bool HasInterleavedKernels() { return DecodeLayout(DType::kQ8_0, 8) != DType::kQ8_0; }
+
 class LinearQuantTest : public PerIsaTest {
  protected:
   // Runs Linear and checks it against the references described at the top of this file.
-  void Check(DType t, int64_t M, int64_t K, int64_t N, bool with_bias, uint32_t seed) {
-    SCOPED_TRACE(testing::Message() << DTypeName(t) << " M=" << M << " K=" << K << " N=" << N << " bias=" << with_bias);
+  // interleaved: the weights in their interleaved form (N a multiple of 8).
+  void Check(DType t, int64_t M, int64_t K, int64_t N, bool with_bias, uint32_t seed, bool interleaved = false) {
+    SCOPED_TRACE(testing::Message() << DTypeName(t) << " M=" << M << " K=" << K << " N=" << N << " bias=" << with_bias
+                                    << " interleaved=" << interleaved);
     ThreadPool pool(3);
     const int64_t ldx = K + 3, ldy = N + 5;
     QuantWeights w(t, N, K, seed);
+    if (interleaved) w.Interleave();
     Weights b(DType::kF32, Shape{N}, seed + 1);
     const TensorView bias_view = b.view(), abs_bias = b.abs_view();
     const TensorView* bias = with_bias ? &bias_view : nullptr;
@@ -95,7 +110,8 @@ class LinearQuantTest : public PerIsaTest {
     ref::Linear(pool, x.data(), M, K, w.view(), bias, want_f32.data(), ldx, ldy);
     const std::vector<float> ax = Abs(x);
     ref::Linear(pool, ax.data(), M, K, w.abs_view(), with_bias ? &abs_bias : nullptr, bound_f32.data(), ldx, ldy);
-    const bool q8act = QuantisesActivations(GetParam(), M);
+    const bool q8act = interleaved ? HasInterleavedKernels() && M <= simd::kQuantGemvMaxM
+                                   : QuantisesActivations(GetParam(), M);
     std::vector<float> want_q(y.size()), bound_q(y.size()), act_err(y.size());
     if (q8act) {
       ref::LinearQ8Act(pool, x.data(), M, K, w.view(), bias, want_q.data(), ldx, ldy);
@@ -185,6 +201,72 @@ TEST_P(LinearQuantTest, ZeroActivationBlocks) {
       ASSERT_NEAR(y[static_cast<size_t>(n)], want[static_cast<size_t>(n)], 1e-4) << "n=" << n;
     }
   }
+}
+
+// The interleaved forms (repacked at load for decode): the same two references, at every M (the
+// GEMV for M <= kQuantGemvMaxM, the dequantising GEMM above), rows of one to many groups of 8.
+TEST_P(LinearQuantTest, InterleavedMatchesReferences) {
+  uint32_t seed = 700;
+  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K}) {
+    const std::vector<int64_t> Ks =
+        GetDTypeInfo(t).block_elems == 32 ? std::vector<int64_t>{32, 96, 544, 2048} : std::vector<int64_t>{256, 768, 2048};
+    for (int64_t M : {1, 2, 3, 4, 5, 8, 9, 33})
+      for (int64_t K : Ks)
+        for (int64_t N : {8, 24, 136}) {
+          Check(t, M, K, N, seed % 2 == 0, seed, /*interleaved=*/true);
+          ++seed;
+        }
+  }
+}
+
+// Batched decoding relies on it for the interleaved forms too.
+TEST_P(LinearQuantTest, InterleavedRowsOfSmallMDoNotDependOnM) {
+  ThreadPool pool(3);
+  uint32_t seed = 900;
+  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K})
+    for (int64_t M = 2; M <= kRowInvariantMaxM; ++M) {
+      SCOPED_TRACE(testing::Message() << "M=" << M << " w=" << DTypeName(t));
+      const int64_t K = 512, N = 40;
+      QuantWeights w(t, N, K, seed++);
+      w.Interleave();
+      const std::vector<float> x = RandomVec(static_cast<size_t>(M * K), seed++);
+      std::vector<float> y(static_cast<size_t>(M * N)), one(y.size());
+      Linear(pool, x.data(), M, K, w.view(), nullptr, y.data());
+      for (int64_t m = 0; m < M; ++m) Linear(pool, x.data() + m * K, 1, K, w.view(), nullptr, one.data() + m * N);
+      for (size_t i = 0; i < y.size(); ++i)
+        ASSERT_EQ(std::memcmp(&y[i], &one[i], sizeof(float)), 0) << "row " << i / N << " col " << i % N;
+    }
+}
+
+// Above the GEMV, the interleaved weights are widened to the same f32 values as the plain ones and
+// go through the same GEMM: the results are bitwise those of the plain layout.
+TEST_P(LinearQuantTest, InterleavedGemmEqualsPlainGemm) {
+  ThreadPool pool(2);
+  uint32_t seed = 1100;
+  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K})
+    for (int64_t M : {9, 40}) {
+      SCOPED_TRACE(testing::Message() << "M=" << M << " w=" << DTypeName(t));
+      const int64_t K = 1024 + 512, N = 48;  // K: three blocks of the GEMM's KC = 512
+      QuantWeights plain(t, N, K, seed), x8(t, N, K, seed);
+      ++seed;
+      x8.Interleave();
+      const std::vector<float> x = RandomVec(static_cast<size_t>(M * K), seed++);
+      std::vector<float> want(static_cast<size_t>(M * N)), got(want.size());
+      // Without interleaved kernels the variant computes them as ref::Linear does the plain ones.
+      if (HasInterleavedKernels()) Linear(pool, x.data(), M, K, plain.view(), nullptr, want.data());
+      else ref::Linear(pool, x.data(), M, K, plain.view(), nullptr, want.data(), 0, 0);
+      Linear(pool, x.data(), M, K, x8.view(), nullptr, got.data());
+      for (size_t i = 0; i < got.size(); ++i)
+        ASSERT_EQ(std::memcmp(&want[i], &got[i], sizeof(float)), 0) << "row " << i / N << " col " << i % N;
+    }
+}
+
+TEST_P(LinearQuantTest, InterleavedRejectsRowsNotGroupsOf8) {
+  ThreadPool pool(1);
+  std::vector<uint8_t> bytes(34 * 12);
+  std::vector<float> x(32), y(12);
+  EXPECT_THROW(Linear(pool, x.data(), 1, 32, TensorView(DType::kQ8_0x8, Shape{12, 32}, bytes.data()), nullptr, y.data()),
+               Error);
 }
 
 TEST_P(LinearQuantTest, RejectsRowsNotWholeBlocks) {

@@ -3,6 +3,7 @@
 #include "kernels/quant_formats.h"
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -10,6 +11,7 @@
 
 #include "dsvl/error.h"
 #include "core/tensor.h"
+#include "kernels/ops.h"
 
 namespace dsvl::quant {
 namespace {
@@ -136,6 +138,64 @@ TEST(QuantFormats, RejectsPartialBlocks) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
     EXPECT_NE(std::string(e.what()).find("multiple of 32"), std::string::npos) << e.what();
   }
+}
+
+}  // namespace
+}  // namespace dsvl::quant
+
+namespace dsvl::quant {
+namespace {
+
+// Interleaved forms (repacked at load): every row comes back out of its group byte for byte, the
+// layout puts row r's 4-byte pieces at 32c + 4r as documented, and whole-row widening (ToF32)
+// equals the plain row's.
+TEST(QuantFormats, InterleavedGroupsHoldEachRowExactly) {
+  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K}) {
+    SCOPED_TRACE(DTypeName(t));
+    const int64_t N = 16, K = 512;
+    const size_t row_bytes = DTypeBytes(t, K);
+    std::vector<uint8_t> plain(row_bytes * N), x8(plain.size());
+    for (int64_t n = 0; n < N; ++n) {
+      const std::vector<float> row = RandomRow(K, static_cast<uint32_t>(40 + n), 1.0f, n % 3 == 0 ? 0.5f : 0.0f);
+      QuantizeRow(t, row.data(), K, plain.data() + n * row_bytes);
+    }
+    for (int64_t g = 0; g < N / 8; ++g) InterleaveGroup(t, plain.data(), K, g, x8.data());
+    EXPECT_EQ(x8.size(), DTypeBytes(InterleavedQuantType(t), N * K));
+    const int64_t blocks = K / GetDTypeInfo(t).block_elems;
+    std::vector<uint8_t> back(row_bytes);
+    for (int64_t n = 0; n < N; ++n) {
+      const uint8_t* group = x8.data() + (n / 8) * 8 * row_bytes;
+      ExtractInterleavedRow(InterleavedQuantType(t), group, static_cast<int>(n % 8), 0, blocks, back.data());
+      ASSERT_EQ(std::memcmp(back.data(), plain.data() + n * row_bytes, row_bytes), 0) << "row " << n;
+      // A middle range of blocks alone.
+      ExtractInterleavedRow(InterleavedQuantType(t), group, static_cast<int>(n % 8), 1, 1, back.data());
+      ASSERT_EQ(std::memcmp(back.data(), plain.data() + n * row_bytes + row_bytes / blocks, row_bytes / blocks), 0);
+    }
+    // The documented placement: quant byte 4c + i of row r (first block) at 32c + 4r + i.
+    const size_t head = t == DType::kQ4_K ? 16 + 16 + 64 + 64 : 16;  // scales before the quants
+    const size_t qoff = t == DType::kQ4_K ? 2 + 2 + 8 + 8 : 2;        // where a plain block's quants start
+    for (int r = 0; r < 8; ++r)
+      for (int c = 0; c < 4; ++c)
+        for (int i = 0; i < 4; ++i)
+          ASSERT_EQ(x8[head + 32 * c + 4 * r + i], plain[r * row_bytes + qoff + 4 * c + i]) << "r=" << r << " c=" << c;
+    std::vector<float> want(static_cast<size_t>(N * K)), got(want.size());
+    for (int64_t n = 0; n < N; ++n) DequantizeRow(t, plain.data() + n * row_bytes, K, want.data() + n * K);
+    kernels::ToF32(TensorView(InterleavedQuantType(t), Shape{N, K}, x8.data()), 0, N * K, got.data());
+    ASSERT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0);
+  }
+}
+
+TEST(QuantFormats, InterleavedTensorsSliceOnlyAtGroupsOf8) {
+  std::vector<uint8_t> bytes(DTypeBytes(DType::kQ4_0x8, 16 * 64));
+  const TensorView v(DType::kQ4_0x8, Shape{16, 64}, bytes.data());
+  EXPECT_EQ(v.Slice0(8, 16).data, bytes.data() + DTypeBytes(DType::kQ4_0, 8 * 64));
+  EXPECT_THROW(v.Slice0(4, 16), Error);
+  EXPECT_THROW(v.Slice0(0, 12), Error);
+  // The row functions take plain types only: an interleaved row is not contiguous.
+  std::vector<float> out(64);
+  EXPECT_THROW(DequantizeRow(DType::kQ4_0x8, bytes.data(), 64, out.data()), Error);
+  EXPECT_FALSE(IsQuantized(DType::kQ4_0x8));
+  EXPECT_TRUE(IsInterleavedQuant(DType::kQ4_0x8));
 }
 
 }  // namespace

@@ -20,7 +20,12 @@
 namespace dsvl::bench {
 namespace {
 
-DType QuantArg(int64_t code) { return code == 0 ? DType::kQ8_0 : code == 1 ? DType::kQ4_0 : DType::kQ4_K; }
+// 0-2: the plain types; 3-5: the same in the interleaved layout the engine repacks to for decode
+// (docs/quantization.md), where the active variant has kernels for it.
+DType QuantArg(int64_t code) {
+  const DType plain = code % 3 == 0 ? DType::kQ8_0 : code % 3 == 1 ? DType::kQ4_0 : DType::kQ4_K;
+  return code >= 3 ? InterleavedQuantType(plain) : plain;
+}
 
 // `copies` identical quantised [N, K] matrices (quantising is slow for Q4_K, so it is done once and
 // copied), kept across the repeated calls Google Benchmark makes of one benchmark; only the latest
@@ -33,16 +38,22 @@ const std::vector<std::vector<uint8_t>>& QuantCopies(DType t, int64_t N, int64_t
     key = want;
     v.clear();
     const std::vector<float> f = Random(static_cast<size_t>(N * K), 1);
-    const size_t row_bytes = DTypeBytes(t, K);
+    const DType plain = PlainQuantType(t);
+    const size_t row_bytes = DTypeBytes(plain, K);
     std::vector<uint8_t> q(row_bytes * static_cast<size_t>(N));
     for (int64_t n = 0; n < N; ++n)
-      quant::QuantizeRow(t, f.data() + n * K, K, q.data() + static_cast<size_t>(n) * row_bytes);
+      quant::QuantizeRow(plain, f.data() + n * K, K, q.data() + static_cast<size_t>(n) * row_bytes);
+    if (t != plain) {
+      std::vector<uint8_t> x8(q.size());
+      for (int64_t g = 0; g < N / 8; ++g) quant::InterleaveGroup(plain, q.data(), K, g, x8.data());
+      q.swap(x8);
+    }
     v.assign(static_cast<size_t>(copies), q);
   }
   return v;
 }
 
-// Args: M, K, N, type (0 Q8_0, 1 Q4_0, 2 Q4_K), cold (0/1).
+// Args: M, K, N, type (0 Q8_0, 1 Q4_0, 2 Q4_K; 3-5 the same interleaved), cold (0/1).
 void BM_LinearQuant(benchmark::State& state) {
   const int64_t M = state.range(0), K = state.range(1), N = state.range(2);
   const DType t = QuantArg(state.range(3));
@@ -77,6 +88,16 @@ void QuantArgs(benchmark::internal::Benchmark* b) {
     b->Args({8, 2048, 5504, t, 0});
     b->Args({512, 2048, 5504, t, 0});
   }
+  // Interleaved, where the variant has kernels for it (else Linear computes it as ref::Linear).
+  if (kernels::DecodeLayout(DType::kQ8_0, 8) != DType::kQ8_0)
+    for (int64_t t : {3, 4, 5}) {
+      for (int64_t cold : {0, 1}) {
+        b->Args({1, 2048, 2048, t, cold});
+        b->Args({1, 2048, 5504, t, cold});
+        if (t != 5) b->Args({1, 5504, 2048, t, cold});
+      }
+      b->Args({4, 2048, 5504, t, 0});
+    }
 }
 BENCHMARK(BM_LinearQuant)
     ->ArgNames({"M", "K", "N", "type", "cold"})

@@ -96,6 +96,9 @@ struct ModelInfo {
   double load_ms = 0.0;
   std::string kv_type;              // the KV cache's element type after kAuto: "f32", "bf16" or "f16"
   int64_t kv_bytes_per_token = 0;   // KV-cache bytes one token takes over all layers
+  // Quantised matrices repacked at load into the interleaved layout of this CPU's decode kernels
+  // (docs/quantization.md; 0 with DSVL_INTERLEAVE=0, a float checkpoint, or kernels without it).
+  int64_t interleaved_tensors = 0;
 };
 
 // An image given by file path or by the encoded file bytes (JPEG, PNG, WebP, GIF, BMP).

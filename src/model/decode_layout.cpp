@@ -5,6 +5,9 @@
 
 namespace dsvl {
 
+// Each tensor gets its own buffer. Measured on the 2-vCPU Zen 3 VM: one shared buffer on
+// transparent huge pages neither decoded faster nor loaded faster (the load's cost there is the
+// VM's first touch of fresh memory, ~0.8 GB/s, whatever the page size).
 RepackSummary RepackForDecode(WeightStore& weights, const std::vector<ExpectedTensor>& manifest, ThreadPool& pool) {
   RepackSummary summary;
   for (const ExpectedTensor& t : manifest) {
@@ -15,13 +18,14 @@ RepackSummary RepackForDecode(WeightStore& weights, const std::vector<ExpectedTe
     const DType target = kernels::DecodeLayout(src.dtype, src.rows());
     if (target == src.dtype || !quant::QuantizableRowLength(src.dtype, src.cols())) continue;
     Tensor packed = Tensor::Empty(target, src.shape);
-    const int64_t groups = src.rows() / kInterleavedRows;
-    pool.ParallelFor(groups, 16, [&](int64_t g0, int64_t g1) {
-      for (int64_t g = g0; g < g1; ++g) quant::InterleaveGroup(src.dtype, src.data, src.cols(), g, packed.view().data);
+    void* dst = packed.view().data;
+    pool.ParallelFor(src.rows() / kInterleavedRows, 16, [&](int64_t g0, int64_t g1) {
+      for (int64_t g = g0; g < g1; ++g) quant::InterleaveGroup(src.dtype, src.data, src.cols(), g, dst);
     });
     summary.tensors += 1;
     summary.bytes += static_cast<int64_t>(src.nbytes());
-    weights.Replace(t.name, std::move(packed));  // also drops the mapped source's resident pages
+    // Also drops the mapped source's resident pages, or frees the tensor quantised at load.
+    weights.Replace(t.name, std::move(packed));
   }
   return summary;
 }

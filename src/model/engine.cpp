@@ -130,7 +130,7 @@ void ModelImpl::LoadQuantized(const ModelOptions& options) {
     });
   }
   CheckQuantizedTensorsReadable(manifest, *weights_);
-  RepackForDecode(*weights_, manifest, *pool_);
+  info_.interleaved_tensors = RepackForDecode(*weights_, manifest, *pool_).tensors;
 }
 
 const ImageEmbedder& ModelImpl::embedder() const {

@@ -142,6 +142,7 @@ void RunBench(const BenchOptions& o) {
   if (!o.quant.type.empty()) j["quant"] = o.quant.type;
   j["cpu"] = CpuDescription();
   j["isa"] = model->info().isa;
+  j["interleaved_tensors"] = model->info().interleaved_tensors;
   j["bf16_activations"] = {{"llm", model->info().bf16_activations_llm},
                            {"vision", model->info().bf16_activations_vision}};
   const std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

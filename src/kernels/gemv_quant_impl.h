@@ -26,7 +26,6 @@
 #include "kernels/int8_dot.h"
 #include "kernels/quant_act_avx2.h"
 #include "kernels/quant_formats.h"
-#include "kernels/scratch.h"
 #include "kernels/simd.h"
 
 namespace dsvl::kernels::simd {
@@ -192,11 +191,7 @@ struct QuantGemv {
   }
 
   static void Run(ThreadPool& pool, const GemmArgs& g) {
-    QuantAct a;
-    a.nb = g.K / 32;
-    a.stride = QuantAct::RowBytes(g.K);
-    a.base = static_cast<uint8_t*>(ThreadScratch(ScratchSlot::kQuantX, static_cast<size_t>(g.M * a.stride)));
-    for (int64_t m = 0; m < g.M; ++m) a.QuantizeRow(m, g.A + m * g.lda);
+    const QuantAct a = QuantAct::ForRows(g.A, g.M, g.K, g.lda);
     switch (g.B.dtype) {
       case DType::kQ8_0: Typed<DType::kQ8_0>(pool, g, a); break;
       case DType::kQ4_0: Typed<DType::kQ4_0>(pool, g, a); break;

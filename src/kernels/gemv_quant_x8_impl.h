@@ -28,7 +28,6 @@
 #include "kernels/gemm_impl.h"
 #include "kernels/quant_act_avx2.h"
 #include "kernels/quant_formats.h"
-#include "kernels/scratch.h"
 #include "kernels/simd.h"
 
 namespace dsvl::kernels::simd {
@@ -204,11 +203,7 @@ struct QuantGemvX8 {
   }
 
   static void Run(ThreadPool& pool, const GemmArgs& g) {
-    QuantAct a;
-    a.nb = g.K / 32;
-    a.stride = QuantAct::RowBytes(g.K);
-    a.base = static_cast<uint8_t*>(ThreadScratch(ScratchSlot::kQuantX, static_cast<size_t>(g.M * a.stride)));
-    for (int64_t m = 0; m < g.M; ++m) a.QuantizeRow(m, g.A + m * g.lda);
+    const QuantAct a = QuantAct::ForRows(g.A, g.M, g.K, g.lda);
     switch (g.B.dtype) {
       case DType::kQ8_0x8: Typed<DType::kQ8_0x8>(pool, g, a); break;
       case DType::kQ4_0x8: Typed<DType::kQ4_0x8>(pool, g, a); break;

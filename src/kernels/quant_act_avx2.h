@@ -11,6 +11,8 @@
 
 #include <cstdint>
 
+#include "kernels/scratch.h"
+
 namespace dsvl::kernels::simd {
 namespace {
 
@@ -29,6 +31,17 @@ struct QuantAct {
   const float* d(int64_t m) const { return reinterpret_cast<const float*>(base + m * stride + nb * 64); }
   const float* dsum(int64_t m) const { return reinterpret_cast<const float*>(base + m * stride + nb * 68); }
   const int32_t* sum(int64_t m) const { return reinterpret_cast<const int32_t*>(base + m * stride + nb * 72); }
+
+  // The M rows of x[M, K] (rows lda apart, K a multiple of 32) quantised into the calling thread's
+  // scratch (both GEMVs over quantised weights start so).
+  static QuantAct ForRows(const float* x, int64_t M, int64_t K, int64_t lda) {
+    QuantAct a;
+    a.nb = K / 32;
+    a.stride = RowBytes(K);
+    a.base = static_cast<uint8_t*>(ThreadScratch(ScratchSlot::kQuantX, static_cast<size_t>(M * a.stride)));
+    for (int64_t m = 0; m < M; ++m) a.QuantizeRow(m, x + m * lda);
+    return a;
+  }
 
   // Quantises row m from x[0, 32·nb).
   void QuantizeRow(int64_t m, const float* x) const {

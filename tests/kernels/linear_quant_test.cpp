@@ -163,15 +163,18 @@ TEST_P(LinearQuantTest, DecodeShapesAcrossManyBlocks) {
 
 // Rows of a call with M <= kRowInvariantMaxM are bitwise those of one-row calls (batched decoding
 // stacks several sequences' rows in one call).
+// The interleaved forms (N a multiple of 8) too: batched decoding relies on it for them as well.
 TEST_P(LinearQuantTest, RowsOfSmallMDoNotDependOnM) {
   ThreadPool pool(3);
   uint32_t seed = 300;
+  for (bool interleaved : {false, true})
   for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K})
     for (int64_t K : {256, 512, 2048})
       for (int64_t M = 2; M <= kRowInvariantMaxM; ++M) {
-        SCOPED_TRACE(testing::Message() << "M=" << M << " K=" << K << " w=" << DTypeName(t));
-        const int64_t N = 37;
+        SCOPED_TRACE(testing::Message() << "M=" << M << " K=" << K << " w=" << DTypeName(t) << " interleaved=" << interleaved);
+        const int64_t N = interleaved ? 40 : 37;
         QuantWeights w(t, N, K, seed++);
+        if (interleaved) w.Interleave();
         const std::vector<float> x = RandomVec(static_cast<size_t>(M * K), seed++);
         std::vector<float> y(static_cast<size_t>(M * N)), one(y.size());
         Linear(pool, x.data(), M, K, w.view(), nullptr, y.data());
@@ -217,25 +220,6 @@ TEST_P(LinearQuantTest, InterleavedMatchesReferences) {
           ++seed;
         }
   }
-}
-
-// Batched decoding relies on it for the interleaved forms too.
-TEST_P(LinearQuantTest, InterleavedRowsOfSmallMDoNotDependOnM) {
-  ThreadPool pool(3);
-  uint32_t seed = 900;
-  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K})
-    for (int64_t M = 2; M <= kRowInvariantMaxM; ++M) {
-      SCOPED_TRACE(testing::Message() << "M=" << M << " w=" << DTypeName(t));
-      const int64_t K = 512, N = 40;
-      QuantWeights w(t, N, K, seed++);
-      w.Interleave();
-      const std::vector<float> x = RandomVec(static_cast<size_t>(M * K), seed++);
-      std::vector<float> y(static_cast<size_t>(M * N)), one(y.size());
-      Linear(pool, x.data(), M, K, w.view(), nullptr, y.data());
-      for (int64_t m = 0; m < M; ++m) Linear(pool, x.data() + m * K, 1, K, w.view(), nullptr, one.data() + m * N);
-      for (size_t i = 0; i < y.size(); ++i)
-        ASSERT_EQ(std::memcmp(&y[i], &one[i], sizeof(float)), 0) << "row " << i / N << " col " << i % N;
-    }
 }
 
 // Above the GEMV, the interleaved weights are widened to the same f32 values as the plain ones and

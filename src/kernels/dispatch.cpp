@@ -46,13 +46,19 @@ const float* AsF32(const TensorView& t, int64_t n, float* scratch) {
 
 void simd::SetVariantOverrideForTesting(const Variant* v) { g_variant_override = v; }
 
+bool HasInterleavedKernels() {
+  const simd::Variant* v = ActiveVariant();
+  return v && v->interleaved_quant;
+}
+
 DType DecodeLayout(DType t, int64_t rows) {
-  static const bool disabled = [] {
+  static const int forced = [] {  // DSVL_INTERLEAVE: 0 never, 1 wherever kernels exist, unset: the default
     const char* e = std::getenv("DSVL_INTERLEAVE");
-    return e && std::string(e) == "0";
+    return e ? (std::string(e) == "0" ? 0 : 1) : -1;
   }();
   const simd::Variant* v = ActiveVariant();
-  if (disabled || !v || !v->interleaved_quant || !IsQuantized(t) || rows <= 0 || rows % kInterleavedRows != 0) return t;
+  if (!v || !v->interleaved_quant || !IsQuantized(t) || rows <= 0 || rows % kInterleavedRows != 0) return t;
+  if (forced == 0 || (forced < 0 && !v->interleave_by_default)) return t;
   return InterleavedQuantType(t);
 }
 

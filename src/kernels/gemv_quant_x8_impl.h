@@ -17,6 +17,11 @@
 //   Q4_K: acc += f32(scale_j · Σ q_w·q_x) · (d·d_x) per sub-block j, then per super-block
 //         acc -= (dmin·min_j) · (d_x·Σ q_x) for each j
 // Each row's arithmetic is the same whatever M is (rows of a call are independent).
+//
+// kVnni (AVX512-VNNI on 256-bit vectors, the AVX-512 variants): vpdpbusd sums four u8 x s8 products
+// straight into the row's i32 lane, so the i16 stage goes; Q8_0 uses the offset trick (w XOR 0x80 =
+// w + 128, minus 128·Σ q_x). Every integer dot is the same number either way, so both give the same
+// f32 results.
 #pragma once
 
 #include <immintrin.h>
@@ -33,7 +38,7 @@
 namespace dsvl::kernels::simd {
 namespace {
 
-template <class V>
+template <class V, bool kVnni = false>
 struct QuantGemvX8 {
   // The 4 activation bytes at p in every 32-bit lane.
   static __m256i Bcast4(const int8_t* p) {
@@ -67,7 +72,7 @@ struct QuantGemvX8 {
   template <int MT>
   static void GroupQ8_0(const GemmArgs& g, const QuantAct& a, const uint8_t* w, int64_t m0, int64_t n) {
     const auto* blk = reinterpret_cast<const quant::BlockQ8_0x8*>(w);
-    const __m256i ones = _mm256_set1_epi16(1);
+    [[maybe_unused]] const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[MT];
     for (int m = 0; m < MT; ++m) acc[m] = _mm256_setzero_ps();
     for (int64_t b = 0; b < a.nb; ++b, ++blk) {
@@ -77,14 +82,22 @@ struct QuantGemvX8 {
 #pragma GCC unroll 8
       for (int c = 0; c < 8; ++c) {
         const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs + 32 * c));
-        const __m256i aw = _mm256_sign_epi8(wq, wq);  // |w| (-128 stays 128 as unsigned)
+        if constexpr (kVnni) {
+          const __m256i wu = _mm256_xor_si256(wq, _mm256_set1_epi8(static_cast<char>(0x80)));
 #pragma GCC unroll 4
-        for (int m = 0; m < MT; ++m) {
-          // w·x = |w| · (x with w's sign); a pair of those stays within 2·128·127 < 32767.
-          const __m256i xs = _mm256_sign_epi8(Bcast4(a.qs(m0 + m) + 32 * b + 4 * c), wq);
-          dot[m] = _mm256_add_epi32(dot[m], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xs), ones));
+          for (int m = 0; m < MT; ++m) dot[m] = _mm256_dpbusd_epi32(dot[m], wu, Bcast4(a.qs(m0 + m) + 32 * b + 4 * c));
+        } else {
+          const __m256i aw = _mm256_sign_epi8(wq, wq);  // |w| (-128 stays 128 as unsigned)
+#pragma GCC unroll 4
+          for (int m = 0; m < MT; ++m) {
+            // w·x = |w| · (x with w's sign); a pair of those stays within 2·128·127 < 32767.
+            const __m256i xs = _mm256_sign_epi8(Bcast4(a.qs(m0 + m) + 32 * b + 4 * c), wq);
+            dot[m] = _mm256_add_epi32(dot[m], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xs), ones));
+          }
         }
       }
+      if constexpr (kVnni)
+        for (int m = 0; m < MT; ++m) dot[m] = _mm256_sub_epi32(dot[m], _mm256_set1_epi32(128 * a.sum(m0 + m)[b]));
       const __m256 dw = Scales8(blk->d);
 #pragma GCC unroll 4
       for (int m = 0; m < MT; ++m)
@@ -110,15 +123,21 @@ struct QuantGemvX8 {
 #pragma GCC unroll 4
         for (int m = 0; m < MT; ++m) {
           const int8_t* x = a.qs(m0 + m) + 32 * b + 4 * c;
-          s16[m] = _mm256_add_epi16(s16[m], _mm256_maddubs_epi16(lo, Bcast4(x)));
-          s16[m] = _mm256_add_epi16(s16[m], _mm256_maddubs_epi16(hi, Bcast4(x + 16)));
+          if constexpr (kVnni) {  // s16 holds i32 lanes here
+            s16[m] = _mm256_dpbusd_epi32(s16[m], lo, Bcast4(x));
+            s16[m] = _mm256_dpbusd_epi32(s16[m], hi, Bcast4(x + 16));
+          } else {
+            s16[m] = _mm256_add_epi16(s16[m], _mm256_maddubs_epi16(lo, Bcast4(x)));
+            s16[m] = _mm256_add_epi16(s16[m], _mm256_maddubs_epi16(hi, Bcast4(x + 16)));
+          }
         }
       }
       const __m256 dw = Scales8(blk->d);
 #pragma GCC unroll 4
       for (int m = 0; m < MT; ++m) {
         // Σ (q - 8)·x = Σ q·x - 8·Σ x.
-        const __m256i dot = _mm256_sub_epi32(_mm256_madd_epi16(s16[m], ones), _mm256_set1_epi32(8 * a.sum(m0 + m)[b]));
+        const __m256i qx = kVnni ? s16[m] : _mm256_madd_epi16(s16[m], ones);
+        const __m256i dot = _mm256_sub_epi32(qx, _mm256_set1_epi32(8 * a.sum(m0 + m)[b]));
         acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(dw, _mm256_set1_ps(a.d(m0 + m)[b])), acc[m]);
       }
     }
@@ -145,21 +164,28 @@ struct QuantGemvX8 {
 #pragma GCC unroll 2
           for (int m = 0; m < MT; ++m) {
             const int8_t* x = a.qs(m0 + m) + 256 * sb + 64 * p + 4 * c;
-            s_lo[m] = _mm256_add_epi16(s_lo[m], _mm256_maddubs_epi16(lo, Bcast4(x)));
-            s_hi[m] = _mm256_add_epi16(s_hi[m], _mm256_maddubs_epi16(hi, Bcast4(x + 32)));
+            if constexpr (kVnni) {  // i32 lanes
+              s_lo[m] = _mm256_dpbusd_epi32(s_lo[m], lo, Bcast4(x));
+              s_hi[m] = _mm256_dpbusd_epi32(s_hi[m], hi, Bcast4(x + 32));
+            } else {
+              s_lo[m] = _mm256_add_epi16(s_lo[m], _mm256_maddubs_epi16(lo, Bcast4(x)));
+              s_hi[m] = _mm256_add_epi16(s_hi[m], _mm256_maddubs_epi16(hi, Bcast4(x + 32)));
+            }
           }
         }
         // The sub-blocks' 8-bit scales, one per row lane, in both i16 halves of the lane, so that
         // vpmaddwd gives scale_j · (the lane's two partial sums).
         const __m256i sc_lo = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk->scales + 16 * p)));
         const __m256i sc_hi = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk->scales + 16 * p + 8)));
-        const __m256i s2_lo = _mm256_or_si256(sc_lo, _mm256_slli_epi32(sc_lo, 16));
-        const __m256i s2_hi = _mm256_or_si256(sc_hi, _mm256_slli_epi32(sc_hi, 16));
+        [[maybe_unused]] const __m256i s2_lo = _mm256_or_si256(sc_lo, _mm256_slli_epi32(sc_lo, 16));
+        [[maybe_unused]] const __m256i s2_hi = _mm256_or_si256(sc_hi, _mm256_slli_epi32(sc_hi, 16));
 #pragma GCC unroll 2
         for (int m = 0; m < MT; ++m) {
           const float* dx = a.d(m0 + m) + 8 * sb + 2 * p;
-          acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s_lo[m], s2_lo)), _mm256_mul_ps(d8, _mm256_set1_ps(dx[0])), acc[m]);
-          acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s_hi[m], s2_hi)), _mm256_mul_ps(d8, _mm256_set1_ps(dx[1])), acc[m]);
+          const __m256i i_lo = kVnni ? _mm256_mullo_epi32(s_lo[m], sc_lo) : _mm256_madd_epi16(s_lo[m], s2_lo);
+          const __m256i i_hi = kVnni ? _mm256_mullo_epi32(s_hi[m], sc_hi) : _mm256_madd_epi16(s_hi[m], s2_hi);
+          acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i_lo), _mm256_mul_ps(d8, _mm256_set1_ps(dx[0])), acc[m]);
+          acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i_hi), _mm256_mul_ps(d8, _mm256_set1_ps(dx[1])), acc[m]);
         }
       }
 #pragma GCC unroll 8

@@ -29,7 +29,8 @@ void AttentionAvx2(ThreadPool& pool, const AttentionArgs& a) { AttentionImpl<Vec
 }  // namespace
 
 const Variant& Avx2Variant() {
-  static const Variant v{&GemmAvx2, &AttentionAvx2, RowImpl<VecAvx2>::Table(), /*interleaved_quant=*/true};
+  static const Variant v{&GemmAvx2, &AttentionAvx2, RowImpl<VecAvx2>::Table(), /*interleaved_quant=*/true,
+                         /*interleave_by_default=*/true};
   return v;
 }
 

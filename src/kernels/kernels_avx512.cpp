@@ -7,6 +7,7 @@
 #include "kernels/attention_impl.h"
 #include "kernels/gemm_impl.h"
 #include "kernels/gemv_quant_impl.h"
+#include "kernels/gemv_quant_x8_impl.h"
 #include "kernels/int8_dot.h"
 #include "kernels/rowops_impl.h"
 #include "kernels/vec_avx512.h"
@@ -17,9 +18,13 @@ namespace {
 // Quantised weights: vpdpbusd where the CPU has AVX512-VNNI; without it (Skylake-X) only vpmaddubsw,
 // so the GEMV takes the AVX2 dot steps.
 void GemmAvx512(ThreadPool& pool, const GemmArgs& g) {
-  if (IsQuantized(g.B.dtype)) {
-    static const bool vnni = __builtin_cpu_supports("avx512vnni");
+  static const bool vnni = __builtin_cpu_supports("avx512vnni");
+  if (IsQuantized(g.B.dtype))
     return vnni ? QuantGemmAvx512Vnni(pool, g) : QuantGemmEntry<I8DotAvx2, VecAvx512>(pool, g);
+  if (IsInterleavedQuant(g.B.dtype)) {  // repacked at load only with DSVL_INTERLEAVE=1 (not timed yet)
+    if (g.M > 0 && g.N > 0 && g.K > 0 && g.M <= kQuantGemvMaxM)
+      return vnni ? QuantGemvX8Avx512Vnni(pool, g) : QuantGemvX8<VecAvx512>::Run(pool, g);
+    return GemmImpl<VecAvx512>::Run(pool, g);
   }
   GemmImpl<VecAvx512>::Run(pool, g);
 }
@@ -28,7 +33,7 @@ void AttentionAvx512(ThreadPool& pool, const AttentionArgs& a) { AttentionImpl<V
 }  // namespace
 
 const Variant& Avx512Variant() {
-  static const Variant v{&GemmAvx512, &AttentionAvx512, RowImpl<VecAvx512>::Table()};
+  static const Variant v{&GemmAvx512, &AttentionAvx512, RowImpl<VecAvx512>::Table(), /*interleaved_quant=*/true};
   return v;
 }
 

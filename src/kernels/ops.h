@@ -26,9 +26,13 @@ namespace dsvl::kernels {
 void Linear(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& w,
             const TensorView* bias, float* y, int64_t ldx = 0, int64_t ldy = 0);
 // The type a plain quantised weight (Q8_0, Q4_0, Q4_K) with `rows` rows should be repacked to for
-// this CPU's kernels (InterleavedQuantType(t)), or t itself where the active variant has no
-// interleaved kernels, rows is not a multiple of 8, or DSVL_INTERLEAVE=0 is set (docs/quantization.md).
+// this CPU's kernels (InterleavedQuantType(t)), or t itself: where rows is not a multiple of 8, the
+// active variant has no interleaved kernels, or repacking is not its default (the AVX-512 variants,
+// untimed so far) unless DSVL_INTERLEAVE=1; DSVL_INTERLEAVE=0 never repacks (docs/quantization.md).
 DType DecodeLayout(DType t, int64_t rows);
+// Whether the active variant has GEMV kernels for the interleaved types (else Linear computes them as
+// ref::Linear does).
+bool HasInterleavedKernels();
 // Calls with M <= kRowInvariantMaxM give every row bitwise what a one-row call on that row gives
 // (every variant and weight type: the decode GEMVs do the same arithmetic per output whatever M),
 // so rows of different sequences can share a call (batched decoding). Larger M (the blocked GEMM)

@@ -9,6 +9,7 @@
 
 #include "kernels/gemm_quant_vnni_impl.h"
 #include "kernels/gemv_quant_impl.h"
+#include "kernels/gemv_quant_x8_impl.h"
 #include "kernels/int8_dot.h"
 #include "kernels/vec_avx512.h"
 
@@ -17,5 +18,7 @@ namespace dsvl::kernels::simd {
 void QuantGemmAvx512Vnni(ThreadPool& pool, const GemmArgs& g) {
   QuantGemmEntry<I8DotVnni, VecAvx512, QuantGemmVnni>(pool, g);
 }
+
+void QuantGemvX8Avx512Vnni(ThreadPool& pool, const GemmArgs& g) { QuantGemvX8<VecAvx512, true>::Run(pool, g); }
 
 }  // namespace dsvl::kernels::simd

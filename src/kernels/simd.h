@@ -57,14 +57,18 @@ struct Variant {
   void (*gemm)(ThreadPool& pool, const GemmArgs& g);
   void (*attention)(ThreadPool& pool, const AttentionArgs& a);
   RowOps rows;
-  // Whether gemm takes the interleaved quantised types (DType kQ8_0x8, ...): GEMV kernels for them
-  // exist only where they were measured faster than the plain rows (the AVX2 variant so far).
+  // Whether gemm takes the interleaved quantised types (DType kQ8_0x8, ...) with their own GEMV
+  // kernels, and whether the engine repacks to them by default: only where they were measured faster
+  // than the plain rows (the AVX2 variant so far; the AVX-512 ones only with DSVL_INTERLEAVE=1).
   bool interleaved_quant = false;
+  bool interleave_by_default = false;
 };
 
 // Linear over quantised weights with AVX512-VNNI dot products (quant_vnni_avx512.cpp), shared by
 // the AVX-512 variant (where CPUID shows VNNI) and the AVX512-BF16 variant (whose CPUs all have it).
 void QuantGemmAvx512Vnni(ThreadPool& pool, const GemmArgs& g);
+// The interleaved types' GEMV with vpdpbusd (gemv_quant_x8_impl.h), same file and CPUs.
+void QuantGemvX8Avx512Vnni(ThreadPool& pool, const GemmArgs& g);
 // The AVX2 variant's quantised GEMV with AVX-VNNI (quant_avxvnni_avx2.cpp), where CpuHasAvxVnni().
 bool CpuHasAvxVnni();
 void QuantGemmAvxVnni(ThreadPool& pool, const GemmArgs& g);

@@ -75,6 +75,7 @@ inline simde__m512bh CvtNe2PsPbh(simde__m512 a, simde__m512 b) {
 #include "kernels/gemm_impl.h"
 #include "kernels/gemm_quant_vnni_impl.h"
 #include "kernels/gemv_quant_impl.h"
+#include "kernels/gemv_quant_x8_impl.h"
 #include "kernels/int8_dot.h"
 #include "kernels/gemv_bf16dot_impl.h"
 #include "kernels/rowops_impl.h"
@@ -84,12 +85,20 @@ namespace dsvl::kernels::simd {
 namespace {
 
 // Quantised weights as in kernels_avx512.cpp / kernels_avx512bf16.cpp (vpdpbusd from SIMDe).
+// Interleaved types: the GEMV (maddubs steps as on a CPU without VNNI, or vpdpbusd), else the GEMM.
+template <bool kVnni>
+void InterleavedEmulated(ThreadPool& pool, const GemmArgs& g) {
+  if (g.M > 0 && g.N > 0 && g.K > 0 && g.M <= kQuantGemvMaxM) return QuantGemvX8<VecAvx512, kVnni>::Run(pool, g);
+  GemmImpl<VecAvx512>::Run(pool, g);
+}
 void GemmEmulatedAvx512(ThreadPool& pool, const GemmArgs& g) {
   if (IsQuantized(g.B.dtype)) return QuantGemmEntry<I8DotAvx2, VecAvx512>(pool, g);
+  if (IsInterleavedQuant(g.B.dtype)) return InterleavedEmulated<false>(pool, g);
   GemmImpl<VecAvx512>::Run(pool, g);
 }
 void GemmEmulatedAvx512Bf16(ThreadPool& pool, const GemmArgs& g) {
   if (IsQuantized(g.B.dtype)) return QuantGemmEntry<I8DotVnni, VecAvx512, QuantGemmVnni>(pool, g);
+  if (IsInterleavedQuant(g.B.dtype)) return InterleavedEmulated<true>(pool, g);
   Bf16DotGemmEntry<DotAvx512Bf16, VecAvx512>(pool, g);
 }
 void AttentionEmulatedAvx512(ThreadPool& pool, const AttentionArgs& a) { AttentionImpl<VecAvx512>::Run(pool, a); }
@@ -97,12 +106,12 @@ void AttentionEmulatedAvx512(ThreadPool& pool, const AttentionArgs& a) { Attenti
 }  // namespace
 
 const Variant& EmulatedAvx512Variant() {
-  static const Variant v{&GemmEmulatedAvx512, &AttentionEmulatedAvx512, RowImpl<VecAvx512>::Table()};
+  static const Variant v{&GemmEmulatedAvx512, &AttentionEmulatedAvx512, RowImpl<VecAvx512>::Table(), true};
   return v;
 }
 
 const Variant& EmulatedAvx512Bf16Variant() {
-  static const Variant v{&GemmEmulatedAvx512Bf16, &AttentionEmulatedAvx512, RowImpl<VecAvx512>::Table()};
+  static const Variant v{&GemmEmulatedAvx512Bf16, &AttentionEmulatedAvx512, RowImpl<VecAvx512>::Table(), true};
   return v;
 }
 

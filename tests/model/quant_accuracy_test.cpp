@@ -174,7 +174,7 @@ class QuantAccuracyTest : public ::testing::TestWithParam<Param> {};
 TEST_P(QuantAccuracyTest, AgainstOfficialFp32) {
   const Param& p = GetParam();
   if (p.interleaved && kernels::DecodeLayout(DType::kQ8_0, 8) == DType::kQ8_0)
-    GTEST_SKIP() << "this CPU's kernels keep the plain layout (the plain cases cover it)";
+    GTEST_SKIP() << "this CPU's kernels keep the plain layout by default (the plain cases cover it)";
   QuantModel m = LoadQuantized(fs::path(test::FixtureDir()) / p.family / "ckpt", p.type, p.interleaved);
   ASSERT_GT(m.summary.params_quantized, 0);
   if (p.interleaved) ASSERT_GT(m.repacked.tensors, 0);

@@ -12,8 +12,6 @@
 namespace dsvl::kernels::simd {
 namespace {
 
-constexpr bool IsQuantizedType(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0 || t == DType::kQ4_K; }
-
 // 8 unsigned bytes -> 8 f32.
 inline __m256 U8x8ToF32(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)); }
 

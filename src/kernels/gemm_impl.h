@@ -180,7 +180,7 @@ struct GemmImpl {
   // past nc.
   template <DType D>
   static void PackB(const MatB& B, int64_t n0, int64_t nc, int64_t k0, int64_t kc, float* P) {
-    if constexpr (IsQuantizedType(D) || IsInterleavedQuant(D)) PackQuantB<D>(B, n0, nc, k0, kc, P);
+    if constexpr (IsQuantized(D) || IsInterleavedQuant(D)) PackQuantB<D>(B, n0, nc, k0, kc, P);
     else PackPlainB<D>(B, n0, nc, k0, kc, P);
   }
 
@@ -194,7 +194,6 @@ struct GemmImpl {
     for (int64_t p = 0; p < panels; ++p) {
       float* dst = P + p * kc * NR;
       const int64_t cols = MinI(NR, nc - p * NR);
-      const uint8_t* src = static_cast<const uint8_t*>(B.data) + (n0 + p * NR) * row_bytes;
       if constexpr (IsInterleavedQuant(D)) {
         // Each row is first taken out of its group of 8 as plain blocks, then widened as those.
         constexpr DType kPlain = PlainQuantType(D);
@@ -203,12 +202,11 @@ struct GemmImpl {
         uint8_t* plain = ThreadScratchAs<uint8_t>(ScratchSlot::kDequantRow,
                                                   static_cast<size_t>(DTypeBytes(kPlain, (sb1 - sb0) * 32 * kSuper)));
         for (int64_t j = 0; j < cols; ++j) {
-          const int64_t n = n0 + p * NR + j;
-          const uint8_t* group = static_cast<const uint8_t*>(B.data) + (n / 8) * 8 * row_bytes;
-          quant::ExtractInterleavedRow(D, group, static_cast<int>(n % 8), sb0, sb1 - sb0, plain);
+          quant::ExtractInterleavedRow(D, B.data, B.ld, n0 + p * NR + j, sb0, sb1 - sb0, plain);
           DequantBlocks<kPlain>(plain, k0 / 32 - sb0 * kSuper, kc / 32, rows + j * kc);
         }
       } else {
+        const uint8_t* src = static_cast<const uint8_t*>(B.data) + (n0 + p * NR) * row_bytes;
         for (int64_t j = 0; j < cols; ++j) DequantBlocks<D>(src + j * row_bytes, k0 / 32, kc / 32, rows + j * kc);
       }
       const int64_t rows8 = cols / 8 * 8;

@@ -205,7 +205,7 @@ struct QuantGemv {
 // (gemm_quant_vnni_impl.h).
 template <class I, class V, class Gemm = GemmImpl<V>>
 void QuantGemmEntry(ThreadPool& pool, const GemmArgs& g) {
-  if (g.M > 0 && g.N > 0 && g.K > 0 && g.M <= kQuantGemvMaxM && !g.B.kn && g.B.ld == g.K) {
+  if (QuantGemvShaped(g)) {
     QuantGemv<I, V>::Run(pool, g);
     return;
   }

@@ -215,7 +215,8 @@ struct QuantGemvX8 {
     pool.ParallelFor(groups, MaxI(1, (int64_t{256} << 10) / MaxI(1, group_bytes)), [&](int64_t b, int64_t e) {
       for (int64_t grp = b; grp < e; ++grp) {
         const uint8_t* w = static_cast<const uint8_t*>(g.B.data) + grp * group_bytes;
-        // A group is a few KiB: passes after the first (M > kMaxMT) read it from L1.
+        // A group is 8 rows (11-31 KiB for these models): passes after the first (M > kMaxMT) read
+        // it from L1 or L2.
         for (int64_t m0 = 0; m0 < g.M; m0 += kMaxMT) {
           switch (MinI(kMaxMT, g.M - m0)) {
             case 1: Group<D, 1>(g, a, w, m0, grp * 8); break;
@@ -237,6 +238,14 @@ struct QuantGemvX8 {
     }
   }
 };
+
+// The GEMM entry of a variant for the interleaved types: this GEMV for decode shapes, else the
+// dequantising GEMM (gemm_impl.h), which widens each row as the plain types do.
+template <class V, bool kVnni = false>
+void InterleavedGemmEntry(ThreadPool& pool, const GemmArgs& g) {
+  if (QuantGemvShaped(g)) return QuantGemvX8<V, kVnni>::Run(pool, g);
+  GemmImpl<V>::Run(pool, g);
+}
 
 }  // namespace
 }  // namespace dsvl::kernels::simd

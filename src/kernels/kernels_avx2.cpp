@@ -12,12 +12,7 @@ namespace dsvl::kernels::simd {
 namespace {
 
 void GemmAvx2(ThreadPool& pool, const GemmArgs& g) {
-  if (IsInterleavedQuant(g.B.dtype)) {
-    // Repacked at load for decode: the interleaved GEMV; a prefill chunk widens the weights as the
-    // plain types do (gemm_impl.h).
-    if (g.M > 0 && g.N > 0 && g.K > 0 && g.M <= kQuantGemvMaxM) return QuantGemvX8<VecAvx2>::Run(pool, g);
-    return GemmImpl<VecAvx2>::Run(pool, g);
-  }
+  if (IsInterleavedQuant(g.B.dtype)) return InterleavedGemmEntry<VecAvx2>(pool, g);  // repacked at load
   if (IsQuantized(g.B.dtype)) {
     static const bool avx_vnni = CpuHasAvxVnni();
     return avx_vnni ? QuantGemmAvxVnni(pool, g) : QuantGemmEntry<I8DotAvx2, VecAvx2>(pool, g);

@@ -21,11 +21,8 @@ void GemmAvx512(ThreadPool& pool, const GemmArgs& g) {
   static const bool vnni = __builtin_cpu_supports("avx512vnni");
   if (IsQuantized(g.B.dtype))
     return vnni ? QuantGemmAvx512Vnni(pool, g) : QuantGemmEntry<I8DotAvx2, VecAvx512>(pool, g);
-  if (IsInterleavedQuant(g.B.dtype)) {  // repacked at load only with DSVL_INTERLEAVE=1 (not timed yet)
-    if (g.M > 0 && g.N > 0 && g.K > 0 && g.M <= kQuantGemvMaxM)
-      return vnni ? QuantGemvX8Avx512Vnni(pool, g) : QuantGemvX8<VecAvx512>::Run(pool, g);
-    return GemmImpl<VecAvx512>::Run(pool, g);
-  }
+  if (IsInterleavedQuant(g.B.dtype))  // repacked at load only with DSVL_INTERLEAVE=1 (not timed yet)
+    return vnni ? InterleavedGemmAvx512Vnni(pool, g) : InterleavedGemmEntry<VecAvx512>(pool, g);
   GemmImpl<VecAvx512>::Run(pool, g);
 }
 void AttentionAvx512(ThreadPool& pool, const AttentionArgs& a) { AttentionImpl<VecAvx512>::Run(pool, a); }

@@ -23,10 +23,8 @@ void GemmAvx512Bf16(ThreadPool& pool, const GemmArgs& g) {
   // Every AVX512-BF16 CPU (Cooper Lake, Sapphire Rapids and later, Zen 4/5) also has AVX512-VNNI,
   // and IsaSupported(Isa::kAvx512Bf16) checks it.
   if (IsQuantized(g.B.dtype)) return QuantGemmAvx512Vnni(pool, g);
-  if (IsInterleavedQuant(g.B.dtype)) {  // repacked at load only with DSVL_INTERLEAVE=1 (not timed yet)
-    if (g.M > 0 && g.N > 0 && g.K > 0 && g.M <= kQuantGemvMaxM) return QuantGemvX8Avx512Vnni(pool, g);
-    return GemmImpl<VecAvx512>::Run(pool, g);
-  }
+  // Interleaved types: repacked at load only with DSVL_INTERLEAVE=1 (not timed yet).
+  if (IsInterleavedQuant(g.B.dtype)) return InterleavedGemmAvx512Vnni(pool, g);
   Bf16DotGemmEntry<DotAvx512Bf16, VecAvx512>(pool, g);
 }
 void AttentionAvx512Bf16(ThreadPool& pool, const AttentionArgs& a) { AttentionImpl<VecAvx512>::Run(pool, a); }

@@ -42,12 +42,9 @@ void ToF32(const TensorView& w, int64_t begin, int64_t n, float* out) {
       const int64_t K = w.cols();
       DSVL_CHECK(begin % K == 0 && n % K == 0, std::string("ToF32: range of ") + DTypeName(w.dtype) + " not whole rows");
       const DType plain = PlainQuantType(w.dtype);
-      const int64_t row_bytes = static_cast<int64_t>(DTypeBytes(plain, K));
-      const int64_t blocks = K / GetDTypeInfo(plain).block_elems;
-      std::vector<uint8_t> tmp(static_cast<size_t>(row_bytes));
+      std::vector<uint8_t> tmp(DTypeBytes(plain, K));
       for (int64_t row = begin / K; row < (begin + n) / K; ++row) {
-        const uint8_t* group = w.as<const uint8_t>() + (row / kInterleavedRows) * kInterleavedRows * row_bytes;
-        quant::ExtractInterleavedRow(w.dtype, group, static_cast<int>(row % kInterleavedRows), 0, blocks, tmp.data());
+        quant::ExtractInterleavedRow(w.dtype, w.data, K, row, 0, K / GetDTypeInfo(plain).block_elems, tmp.data());
         quant::DequantizeRow(plain, tmp.data(), K, out + (row - begin / K) * K);
       }
       return;

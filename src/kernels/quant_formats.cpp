@@ -179,9 +179,12 @@ void InterleaveGroup(DType t, const void* plain, int64_t K, int64_t g, void* out
   }
 }
 
-void ExtractInterleavedRow(DType x8, const void* group, int r, int64_t block0, int64_t nblocks, void* out) {
-  DSVL_CHECK(r >= 0 && r < 8, "ExtractInterleavedRow: row in group");
-  const auto* in = static_cast<const uint8_t*>(group);
+void ExtractInterleavedRow(DType x8, const void* matrix, int64_t K, int64_t n, int64_t block0, int64_t nblocks,
+                           void* out) {
+  DSVL_CHECK(n >= 0, "ExtractInterleavedRow: row");
+  const int64_t row_bytes = static_cast<int64_t>(DTypeBytes(x8, K));
+  const auto* in = static_cast<const uint8_t*>(matrix) + (n / 8) * 8 * row_bytes;  // the row's group
+  const int r = static_cast<int>(n % 8);
   switch (x8) {
     case DType::kQ8_0x8:
       for (int64_t b = 0; b < nblocks; ++b) {

@@ -78,9 +78,10 @@ static_assert(sizeof(BlockQ4_Kx8) == 8 * sizeof(BlockQ4_K));
 // Q4_K) as group g of its interleaved form in `out` (both at the matrix's start). Callers split
 // the groups across threads.
 void InterleaveGroup(DType t, const void* plain, int64_t K, int64_t g, void* out);
-// Row r (< 8) of interleaved group `group` (pointer to the group's first block), plain blocks
-// [block0, block0 + nblocks) of it written to `out` as the plain type's blocks (Q4_K: super-blocks).
-void ExtractInterleavedRow(DType x8, const void* group, int r, int64_t block0, int64_t nblocks, void* out);
+// Row n of an interleaved [N, K] matrix (`matrix` at its start): plain blocks [block0, block0 + nblocks)
+// of it written to `out` as the plain type's blocks (Q4_K: super-blocks).
+void ExtractInterleavedRow(DType x8, const void* matrix, int64_t K, int64_t n, int64_t block0, int64_t nblocks,
+                           void* out);
 
 // Whether a row of `cols` values can be stored as `t` (cols a positive multiple of the block).
 bool QuantizableRowLength(DType t, int64_t cols);  // t plain or interleaved

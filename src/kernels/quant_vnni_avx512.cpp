@@ -19,6 +19,6 @@ void QuantGemmAvx512Vnni(ThreadPool& pool, const GemmArgs& g) {
   QuantGemmEntry<I8DotVnni, VecAvx512, QuantGemmVnni>(pool, g);
 }
 
-void QuantGemvX8Avx512Vnni(ThreadPool& pool, const GemmArgs& g) { QuantGemvX8<VecAvx512, true>::Run(pool, g); }
+void InterleavedGemmAvx512Vnni(ThreadPool& pool, const GemmArgs& g) { InterleavedGemmEntry<VecAvx512, true>(pool, g); }
 
 }  // namespace dsvl::kernels::simd

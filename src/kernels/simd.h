@@ -52,6 +52,10 @@ struct RowOps {
 // variant; the AVX-512 one on VNNI CPUs) the integer GEMM with the same activation quantisation,
 // else a GEMM that dequantises weight panels and keeps f32 activations (ref::Linear).
 constexpr int64_t kQuantGemvMaxM = 8;
+// Whether a call over quantised weights (either layout) takes the GEMV rather than a GEMM.
+inline bool QuantGemvShaped(const GemmArgs& g) {
+  return g.M > 0 && g.N > 0 && g.K > 0 && g.M <= kQuantGemvMaxM && !g.B.kn && g.B.ld == g.K;
+}
 
 struct Variant {
   void (*gemm)(ThreadPool& pool, const GemmArgs& g);
@@ -67,8 +71,8 @@ struct Variant {
 // Linear over quantised weights with AVX512-VNNI dot products (quant_vnni_avx512.cpp), shared by
 // the AVX-512 variant (where CPUID shows VNNI) and the AVX512-BF16 variant (whose CPUs all have it).
 void QuantGemmAvx512Vnni(ThreadPool& pool, const GemmArgs& g);
-// The interleaved types' GEMV with vpdpbusd (gemv_quant_x8_impl.h), same file and CPUs.
-void QuantGemvX8Avx512Vnni(ThreadPool& pool, const GemmArgs& g);
+// Linear over the interleaved types with the vpdpbusd GEMV (gemv_quant_x8_impl.h), same file and CPUs.
+void InterleavedGemmAvx512Vnni(ThreadPool& pool, const GemmArgs& g);
 // The AVX2 variant's quantised GEMV with AVX-VNNI (quant_avxvnni_avx2.cpp), where CpuHasAvxVnni().
 bool CpuHasAvxVnni();
 void QuantGemmAvxVnni(ThreadPool& pool, const GemmArgs& g);

@@ -85,20 +85,14 @@ namespace dsvl::kernels::simd {
 namespace {
 
 // Quantised weights as in kernels_avx512.cpp / kernels_avx512bf16.cpp (vpdpbusd from SIMDe).
-// Interleaved types: the GEMV (maddubs steps as on a CPU without VNNI, or vpdpbusd), else the GEMM.
-template <bool kVnni>
-void InterleavedEmulated(ThreadPool& pool, const GemmArgs& g) {
-  if (g.M > 0 && g.N > 0 && g.K > 0 && g.M <= kQuantGemvMaxM) return QuantGemvX8<VecAvx512, kVnni>::Run(pool, g);
-  GemmImpl<VecAvx512>::Run(pool, g);
-}
 void GemmEmulatedAvx512(ThreadPool& pool, const GemmArgs& g) {
   if (IsQuantized(g.B.dtype)) return QuantGemmEntry<I8DotAvx2, VecAvx512>(pool, g);
-  if (IsInterleavedQuant(g.B.dtype)) return InterleavedEmulated<false>(pool, g);
+  if (IsInterleavedQuant(g.B.dtype)) return InterleavedGemmEntry<VecAvx512>(pool, g);  // maddubs steps, no VNNI
   GemmImpl<VecAvx512>::Run(pool, g);
 }
 void GemmEmulatedAvx512Bf16(ThreadPool& pool, const GemmArgs& g) {
   if (IsQuantized(g.B.dtype)) return QuantGemmEntry<I8DotVnni, VecAvx512, QuantGemmVnni>(pool, g);
-  if (IsInterleavedQuant(g.B.dtype)) return InterleavedEmulated<true>(pool, g);
+  if (IsInterleavedQuant(g.B.dtype)) return InterleavedGemmEntry<VecAvx512, true>(pool, g);
   Bf16DotGemmEntry<DotAvx512Bf16, VecAvx512>(pool, g);
 }
 void AttentionEmulatedAvx512(ThreadPool& pool, const AttentionArgs& a) { AttentionImpl<VecAvx512>::Run(pool, a); }

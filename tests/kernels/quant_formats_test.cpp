@@ -164,11 +164,10 @@ TEST(QuantFormats, InterleavedGroupsHoldEachRowExactly) {
     const int64_t blocks = K / GetDTypeInfo(t).block_elems;
     std::vector<uint8_t> back(row_bytes);
     for (int64_t n = 0; n < N; ++n) {
-      const uint8_t* group = x8.data() + (n / 8) * 8 * row_bytes;
-      ExtractInterleavedRow(InterleavedQuantType(t), group, static_cast<int>(n % 8), 0, blocks, back.data());
+      ExtractInterleavedRow(InterleavedQuantType(t), x8.data(), K, n, 0, blocks, back.data());
       ASSERT_EQ(std::memcmp(back.data(), plain.data() + n * row_bytes, row_bytes), 0) << "row " << n;
       // A middle range of blocks alone.
-      ExtractInterleavedRow(InterleavedQuantType(t), group, static_cast<int>(n % 8), 1, 1, back.data());
+      ExtractInterleavedRow(InterleavedQuantType(t), x8.data(), K, n, 1, 1, back.data());
       ASSERT_EQ(std::memcmp(back.data(), plain.data() + n * row_bytes + row_bytes / blocks, row_bytes / blocks), 0);
     }
     // The documented placement: quant byte 4c + i of row r (first block) at 32c + 4r + i.
